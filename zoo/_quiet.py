@@ -1,0 +1,47 @@
+"""Quiet TensorFlow's C++ start-up lines (oneDNN, CUDA stubs, cuInit) so that our command lines print
+only what matters and a bad argument gives exactly one line on stderr.
+
+``TF_CPP_MIN_LOG_LEVEL`` defaults to 2 (a value you set yourself wins; set 0 to see everything). TF 2.21
+prints a few absl lines before its logging is initialised whatever that variable says, so the import
+and the device probe run with file descriptor 2 pointed at /dev/null; Python errors still surface
+(the descriptor is restored before any exception propagates).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real fd 2 (embedded interpreters)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow_quietly() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules or os.environ["TF_CPP_MIN_LOG_LEVEL"] in ("0", "1"):
+        return
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return
+    with _stderr_to_devnull():
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # the CUDA probe logs here, once
+        except ImportError:
+            pass  # keras will raise its own clear error

@@ -1,0 +1,180 @@
+"""Shared building pieces: every architecture gets a new knob here, once.
+
+- :func:`initializer_for` — He for the ReLU family, Glorot (Xavier) for tanh and sigmoid.
+- :func:`conv_bn_act` — conv -> BatchNormalization (when ``regularization.batch_norm``) -> activation;
+  the conv before a BN has no bias; the kernel carries the L1/L2 penalty.
+- :func:`dense_bn_act` — the same for Dense.
+- :func:`classifier` — the output layer: Dense(classes) + activation, penalized, never batch-normed.
+- :class:`LocalResponseNormalization` — AlexNet's LRN, written with ``keras.ops`` (every backend).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from zoo.regularization import Regularization
+
+__all__ = [
+    "RELU_FAMILY",
+    "initializer_for",
+    "conv_bn_act",
+    "dense_bn_act",
+    "classifier",
+    "LocalResponseNormalization",
+]
+
+RELU_FAMILY = frozenset({"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "mish"})
+GLOROT_FAMILY = frozenset({"tanh", "sigmoid", "hard_sigmoid", "softmax", "linear", None})
+
+BN_EPSILON = 1e-5  # torchvision's; keras.applications' ResNet uses 1.001e-5 and says so where it matters
+BN_MOMENTUM = 0.9  # Keras/TF convention (= PyTorch momentum 0.1)
+
+
+def initializer_for(activation: str | None) -> str:
+    """He normal for the ReLU family, Glorot uniform for tanh/sigmoid/linear (the course notes' rule)."""
+    if activation in RELU_FAMILY:
+        return "he_normal"
+    if activation in GLOROT_FAMILY:
+        return "glorot_uniform"
+    raise ValueError(
+        f"activation must be one of {sorted(RELU_FAMILY)} or {sorted(a for a in GLOROT_FAMILY if a)}, "
+        f"got {activation!r}"
+    )
+
+
+def batch_norm(x, name: str, *, epsilon: float = BN_EPSILON, momentum: float = BN_MOMENTUM,
+               gamma_zero: bool = False, axis: int = -1):
+    """BatchNormalization with the zoo's defaults; γ and β are never penalized."""
+    return keras.layers.BatchNormalization(
+        axis=axis,
+        epsilon=epsilon,
+        momentum=momentum,
+        gamma_initializer="zeros" if gamma_zero else "ones",
+        name=name,
+    )(x)
+
+
+def conv_bn_act(
+    x,
+    filters: int,
+    kernel_size: int | tuple[int, int],
+    *,
+    name: str,
+    regularization: Regularization,
+    strides: int | tuple[int, int] = 1,
+    padding: str = "same",
+    activation: str | None = "relu",
+    groups: int = 1,
+    use_bias: bool | None = None,
+    batch_norm_override: bool | None = None,
+    bn_epsilon: float = BN_EPSILON,
+    bn_gamma_zero: bool = False,
+    kernel_initializer: str | None = None,
+):
+    """Conv2D -> BN -> activation with stable names ``{name}_conv``, ``{name}_bn``, ``{name}_{act}``.
+
+    ``use_bias`` defaults to ``not bn`` (a bias before BN is absorbed by β). ``batch_norm_override``
+    forces BN on or off for this layer whatever the config says (e.g. the paper's form of a network).
+    """
+    bn = regularization.batch_norm if batch_norm_override is None else batch_norm_override
+    x = keras.layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        groups=groups,
+        use_bias=(not bn) if use_bias is None else use_bias,
+        kernel_initializer=kernel_initializer or initializer_for(activation),
+        kernel_regularizer=regularization.kernel_regularizer(),
+        name=f"{name}_conv",
+    )(x)
+    if bn:
+        x = batch_norm(x, f"{name}_bn", epsilon=bn_epsilon, gamma_zero=bn_gamma_zero)
+    if activation is not None:
+        x = keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
+    return x
+
+
+def dense_bn_act(
+    x,
+    units: int,
+    *,
+    name: str,
+    regularization: Regularization,
+    activation: str | None = "relu",
+    use_bias: bool | None = None,
+    batch_norm_override: bool | None = None,
+):
+    """Dense -> BN -> activation, named ``{name}_dense``, ``{name}_bn``, ``{name}_{act}``."""
+    bn = regularization.batch_norm if batch_norm_override is None else batch_norm_override
+    x = keras.layers.Dense(
+        units,
+        use_bias=(not bn) if use_bias is None else use_bias,
+        kernel_initializer=initializer_for(activation),
+        kernel_regularizer=regularization.kernel_regularizer(),
+        name=f"{name}_dense",
+    )(x)
+    if bn:
+        x = batch_norm(x, f"{name}_bn")
+    if activation is not None:
+        x = keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
+    return x
+
+
+def classifier(x, classes: int, *, regularization: Regularization,
+               classifier_activation: str | None = "softmax", name: str = "predictions"):
+    """The output layer: Dense(classes) with bias and the kernel penalty; no BN, no dropout after it."""
+    return keras.layers.Dense(
+        classes,
+        activation=classifier_activation,
+        kernel_initializer="glorot_uniform",
+        kernel_regularizer=regularization.kernel_regularizer(),
+        name=name,
+    )(x)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class LocalResponseNormalization(keras.layers.Layer):
+    """Local response normalization across channels (Krizhevsky et al. 2012, section 3.3).
+
+    ``b_c = a_c / (k + α · Σ_{c' = c-r}^{c+r} a_{c'}²)^β`` with ``r = depth_radius`` (the paper's
+    ``n = 2r + 1 = 5``), ``k = bias = 2``, ``α = 1e-4``, ``β = 0.75``. This is the paper's formula and
+    ``tf.nn.local_response_normalization``'s; PyTorch's ``LocalResponseNorm(size=n)`` divides α by n.
+    Channels-last. Written with ``keras.ops`` so it runs on every backend and serializes safely.
+    """
+
+    def __init__(self, depth_radius: int = 2, bias: float = 2.0, alpha: float = 1e-4,
+                 beta: float = 0.75, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(depth_radius, int) or isinstance(depth_radius, bool) or depth_radius < 0:
+            raise ValueError(f"depth_radius must be an integer >= 0, got {depth_radius!r}")
+        for field, value in (("bias", bias), ("alpha", alpha), ("beta", beta)):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+                raise ValueError(f"{field} must be a number >= 0, got {value!r}")
+        self.depth_radius = depth_radius
+        self.bias = float(bias)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+
+    def call(self, inputs):
+        squared = ops.square(inputs)
+        r = self.depth_radius
+        # Sum of squares over a window of 2r+1 channels: pad the channel axis with zeros, then add shifts.
+        pad = [[0, 0]] * (len(inputs.shape) - 1) + [[r, r]]
+        padded = ops.pad(squared, pad)
+        channels = ops.shape(inputs)[-1]
+        window = padded[..., 0:channels]
+        for offset in range(1, 2 * r + 1):
+            window = window + padded[..., offset:offset + channels]
+        return inputs / ops.power(self.bias + self.alpha * window, self.beta)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha, beta=self.beta)
+        return config

@@ -1,0 +1,110 @@
+"""The model registry: ``@register_model``, ``build(name, **kwargs)``, ``list_models(pattern)`` (timm's way).
+
+Registering a builder is one decorator (or one call for a variant with fixed arguments)::
+
+    @register_model("lenet5", family="lenet", default_input_shape=(32, 32, 1), small_input_shape=(8, 8, 1))
+    def lenet5(...): ...
+
+    register_variant("alexnet_small", alexnet, family="alexnet", stem="small", ...)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import functools
+from typing import Any, Callable
+
+import keras
+
+__all__ = ["ModelEntry", "register_model", "register_variant", "build", "list_models", "get_entry"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    """What the registry knows of one name.
+
+    ``kind`` is ``"image"`` (input ``(h, w, c)``), ``"sequence"`` (``(timesteps, features)``) or ``"text"``
+    (integer tokens ``(timesteps,)``). ``small_input_shape`` is the smallest practical input, used by
+    tests, smoke runs and tuners.
+    """
+
+    name: str
+    builder: Callable[..., keras.Model]
+    family: str
+    default_input_shape: tuple
+    small_input_shape: tuple
+    kind: str = "image"
+    fixed_kwargs: dict = dataclasses.field(default_factory=dict)
+    description: str = ""
+
+    def build(self, **kwargs: Any) -> keras.Model:
+        clash = set(kwargs) & set(self.fixed_kwargs)
+        if clash:
+            raise ValueError(
+                f"{self.name} fixes {sorted(clash)} (= {[self.fixed_kwargs[k] for k in sorted(clash)]}); "
+                f"build the base model '{self.builder.__name__}' to change them"
+            )
+        return self.builder(**self.fixed_kwargs, **kwargs)
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def _add(entry: ModelEntry) -> None:
+    if entry.name in _REGISTRY and _REGISTRY[entry.name].builder is not entry.builder:
+        raise ValueError(f"model name {entry.name!r} is already registered")
+    if entry.kind not in ("image", "sequence", "text"):
+        raise ValueError(f"kind must be 'image', 'sequence' or 'text', got {entry.kind!r}")
+    _REGISTRY[entry.name] = entry
+
+
+def register_model(name: str | None = None, *, family: str, default_input_shape: tuple,
+                   small_input_shape: tuple, kind: str = "image", description: str = ""):
+    """Decorator: register a builder under ``name`` (default: the function's name)."""
+
+    def decorate(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
+        _add(ModelEntry(name or builder.__name__, builder, family, tuple(default_input_shape),
+                        tuple(small_input_shape), kind, {}, description or _first_line(builder)))
+        return builder
+
+    return decorate
+
+
+def register_variant(name: str, builder: Callable[..., keras.Model], *, family: str,
+                     default_input_shape: tuple, small_input_shape: tuple, kind: str = "image",
+                     description: str = "", **fixed_kwargs: Any) -> Callable[..., keras.Model]:
+    """Register ``builder`` with some arguments fixed (a depth, a stem); returns the bound builder."""
+    _add(ModelEntry(name, builder, family, tuple(default_input_shape), tuple(small_input_shape), kind,
+                    dict(fixed_kwargs), description or _first_line(builder)))
+    return functools.partial(builder, **fixed_kwargs)
+
+
+def _first_line(builder: Callable) -> str:
+    return (builder.__doc__ or "").strip().splitlines()[0] if builder.__doc__ else ""
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The registry entry for ``name``, or a ValueError that lists close names."""
+    if not isinstance(name, str) or name not in _REGISTRY:
+        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=5, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"unknown model name {name!r}{hint} (zoo.list_models() lists all {len(_REGISTRY)}: "
+            f"{', '.join(sorted(_REGISTRY))})"
+        )
+    return _REGISTRY[name]
+
+
+def build(name: str, **kwargs: Any) -> keras.Model:
+    """Build a registered model by name; keyword arguments go to its builder."""
+    return get_entry(name).build(**kwargs)
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Every registered name, sorted; ``pattern`` is a shell-style filter such as ``"resnet*"``."""
+    names = sorted(_REGISTRY)
+    if pattern is None:
+        return names
+    return [n for n in names if fnmatch.fnmatch(n, pattern)]

@@ -1,0 +1,77 @@
+"""``zoo.regularize(model, reg)``: L1/L2 retrofitted onto a Keras model we did not build.
+
+Setting ``layer.kernel_regularizer`` on a built model silently does nothing (keras-team/keras #7688,
+#8413, #9106, #12053): the penalty is collected when a layer is created. So we rebuild the model with
+``keras.models.clone_model`` and a clone function that recreates each layer from its config with the
+penalty, then copy the weights across.
+
+What is retrofitted: the kernel penalty on every layer that has a kernel (Dense, Conv*, depthwise and
+separable kernels, the input and recurrent kernels of RNNs); existing Dropout layers take
+``rate = 1 - keep_prob`` when ``keep_prob < 1``. What is not: batch norm (adding or removing BN changes the
+weights) and new Dropout layers (a model without any raises a ValueError). Biases and BN γ/β are never
+penalized.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from zoo.regularization import Regularization, as_regularization
+
+__all__ = ["regularize"]
+
+_KERNEL_KEYS = ("kernel_regularizer", "depthwise_regularizer", "pointwise_regularizer",
+                "recurrent_regularizer")
+
+
+def _penalized_config(config: dict, reg: Regularization) -> dict:
+    config = dict(config)
+    for key in _KERNEL_KEYS:
+        if key in config:
+            regularizer = reg.kernel_regularizer()
+            config[key] = None if regularizer is None else keras.regularizers.serialize(regularizer)
+    return config
+
+
+def _clone_layer(layer: keras.layers.Layer, reg: Regularization) -> keras.layers.Layer:
+    config = layer.get_config()
+    if isinstance(layer, keras.layers.Bidirectional):
+        config["layer"] = keras.layers.serialize(_clone_layer(layer.forward_layer, reg))
+        config["backward_layer"] = keras.layers.serialize(_clone_layer(layer.backward_layer, reg))
+        return layer.__class__.from_config(config)
+    if isinstance(layer, keras.layers.Dropout) and reg.keep_prob < 1.0:
+        config["rate"] = reg.dropout_rate
+    return layer.__class__.from_config(_penalized_config(config, reg))
+
+
+def regularize(model: keras.Model, regularization: Regularization | dict) -> keras.Model:
+    """A copy of ``model`` whose kernels carry ``regularization``'s L1/L2; weights are preserved.
+
+    ``model.losses`` of the result holds one penalty per kernel when λ > 0. The original is unchanged.
+    Nested models (e.g. a backbone inside a functional model) are cloned recursively.
+    """
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"regularize needs a keras.Model, got {type(model).__name__}")
+    reg = as_regularization(regularization)
+    if reg.keep_prob < 1.0 and not any(isinstance(l, keras.layers.Dropout) for l in _all_layers(model)):
+        raise ValueError(
+            f"regularization.keep_prob={reg.keep_prob} cannot be retrofitted: {model.name!r} has no Dropout "
+            "layer to set; use keep_prob=1.0 here and add Dropout when you build the model"
+        )
+
+    def clone_function(layer):
+        if isinstance(layer, keras.Model):
+            return regularize(layer, reg)
+        return _clone_layer(layer, reg)
+
+    clone = keras.models.clone_model(model, clone_function=clone_function)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def _all_layers(model: keras.Model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+        else:
+            yield layer
