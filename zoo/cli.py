@@ -6,19 +6,44 @@ Bad arguments exit with status 2 and one line on stderr, no traceback.
 from __future__ import annotations
 
 import argparse
-
 import sys
-from typing import Sequence
-
+from typing import Callable, Sequence
 
 
 class UsageError(Exception):
     """A bad command-line argument: printed as one line, exit status 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's default prints usage over several lines
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises :class:`UsageError` instead of printing usage and exiting (one-line errors).
+
+    Every command line of the project (``zoo``, the recipes, ``python -m tuning``) uses it with
+    :func:`cli_main`.
+    """
+
+    def error(self, message: str) -> None:
         raise UsageError(f"{self.prog}: {message}")
+
+
+# What a command line reports as one line with exit status 2: bad arguments, bad values, bad files.
+USER_ERRORS = (UsageError, ValueError, FileNotFoundError, PermissionError, NotADirectoryError,
+               IsADirectoryError, FileExistsError)
+
+
+def cli_main(run_fn: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None, prog: str) -> int:
+    """Run ``run_fn(argv)``; a user error becomes one line on stderr and exit status 2, no traceback.
+
+    Ctrl-C gives one line and status 130.
+    """
+    try:
+        return run_fn(argv)
+    except USER_ERRORS as error:
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(message if message.startswith(prog) else f"{prog}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -34,8 +59,8 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="zoo", description="Keras 3 model zoo: list and summarize models.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = ArgumentParser(prog="zoo", description="Keras 3 model zoo: list and summarize models.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
     p_list = sub.add_parser("list", help="list registered models")
     p_list.add_argument("pattern", nargs="?", default=None, help="shell-style filter, e.g. 'resnet*'")
     p_sum = sub.add_parser("summary", help="per-layer output shape, parameters, MACs and totals")
@@ -68,12 +93,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        return run(argv)
-    except (UsageError, ValueError) as error:
-        message = " ".join(str(error).split())
-        print(f"zoo: error: {message}" if not message.startswith("zoo") else message, file=sys.stderr)
-        return 2
+    return cli_main(run, argv, "zoo")
 
 
 if __name__ == "__main__":
