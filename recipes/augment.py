@@ -1,0 +1,168 @@
+"""Augmentation policies: Keras preprocessing layers that fit the data they augment.
+
+Augmentation is a regularizer and must fit the data (the course notes): horizontal flips and crops for
+natural images and clothes, never flips for digits (a mirrored 2, 3, 7 is no digit) or text; small
+rotations, shifts and zooms for digits. ``check_policy(policy, domain)`` refuses — with a ValueError that
+names ``augmentation``, the domain and the policies that fit — a policy that does not fit the domain;
+``recipes.data.train_dataset`` and ``recipes.modeling.build_model`` call it, so a recipe cannot flip
+digits. ``make_augmentation`` itself does not know the domain (use it freely on your own data).
+
+The layers work on the raw pixel scale (before the model's Normalization layer): shifted-in pixels take the
+background value (the bottom of ``value_range``) and RandomContrast clips to ``value_range``, which is
+(0, 16) for digits and (0, 255) for the others. "Crops" are random translations with a constant fill:
+the pad-4-and-crop-back of the CIFAR ResNet recipe (He et al. 2016) without changing the image size.
+
+Where augmentation runs: in the ``tf.data`` pipeline (a parallel ``map`` over batches, layers called with
+``training=True``) or as the first layers of the model (active only in ``fit``, identities in ``predict``
+and ``evaluate``). ``AUGMENT_IN_MODEL = True``: in the model was faster on CPU in every run of
+``bench/augment_placement.py`` (lenet5 on Fashion-MNIST 28×28×1, batch 128, SGD, interleaved epochs,
+medians; 2 shared CPU cores, TF 2.21, Keras 3.15)::
+
+    python bench/augment_placement.py [options]   train images   s/epoch: off   pipeline   model   pipeline/model
+    --quick                                        3,686          0.407          0.644      0.483   1.33
+    --quick --policy clothes                       3,686          0.319          0.600      0.462   1.30
+    (defaults: 8,192 images, 9 rounds)             7,373          1.177          1.551      1.326   1.17
+
+(``--quick``: 5 rounds, default: 9 rounds, policy "digits" unless named; the last run's raw epoch times are
+in ``bench/results/augment_placement.json``; the numbers are noisy because the 2 cores were shared, but
+the order never changed.) A likely reason, not measured separately: in the model the transforms run inside
+the compiled train step, while the tf.data map adds per-batch work on threads that compete with training
+for the same two cores. On a GPU the answer may differ: rerun the benchmark there.
+
+Pass ``placement="pipeline"`` or ``"model"`` to ``train_dataset`` / ``build_model`` to override it (both
+must agree; leaving both at None uses ``AUGMENT_IN_MODEL`` for both).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Sequence
+
+import keras
+
+__all__ = ["POLICIES", "DOMAIN_POLICIES", "AUGMENT_IN_MODEL", "PLACEMENTS", "default_policy", "check_policy",
+           "make_augmentation", "augment_in_model"]
+
+POLICIES: dict[str, str] = {
+    "none": "no augmentation",
+    "shift": "random shifts up to ±10 % of height and width, background fill; no flips (fits any images)",
+    "digits": "small rotations (±10°), shifts (±10 %) and zoom (±10 %); never flips",
+    "flip": "random horizontal flip only (a left-right mirror; never upside down)",
+    "clothes": "random horizontal flip + shifts up to ±10 % (pad-and-crop); no vertical flip, no rotation",
+    "natural": "random horizontal flip, random crop as shifts up to ±12.5 % (4 px at 32×32), contrast ±20 %",
+}
+
+# Which policies fit which data domain (recipes.data.DOMAINS). Flips never fit digits; text and sequences
+# take no image augmentation at all.
+DOMAIN_POLICIES: dict[str, tuple[str, ...]] = {
+    "digits": ("none", "shift", "digits"),
+    "clothes": ("none", "shift", "digits", "flip", "clothes", "natural"),
+    "natural": ("none", "shift", "digits", "flip", "clothes", "natural"),
+    "text": ("none",),
+    "sequences": ("none",),
+}
+_FLIPS = ("flip", "clothes", "natural")
+_DEFAULTS = {"digits": "digits", "clothes": "clothes", "natural": "natural", "text": "none", "sequences": "none"}
+
+PLACEMENTS = ("pipeline", "model")
+
+# Measured by bench/augment_placement.py (see the module doc): the model was faster on CPU.
+AUGMENT_IN_MODEL: bool = True
+
+
+def _policy_list() -> str:
+    return "; ".join(f"{name}: {text}" for name, text in POLICIES.items())
+
+
+def _check_name(policy: object) -> str:
+    if not isinstance(policy, str) or policy not in POLICIES:
+        raise ValueError(f"augmentation must be one of {', '.join(POLICIES)}, got {policy!r} ({_policy_list()})")
+    return policy
+
+
+def default_policy(domain: str) -> str:
+    """The policy that fits a data domain: digits -> "digits", clothes -> "clothes", natural -> "natural",
+    text and sequences -> "none"."""
+    if domain not in _DEFAULTS:
+        raise ValueError(f"domain must be one of {', '.join(_DEFAULTS)}, got {domain!r}")
+    return _DEFAULTS[domain]
+
+
+def check_policy(policy: str, domain: str) -> str:
+    """``policy`` if it fits ``domain``, else a ValueError naming ``augmentation`` and what fits.
+
+    Refused: any flip (``flip``, ``clothes``, ``natural``) on digits; any image augmentation on text or
+    sequences. Returns the policy name.
+    """
+    _check_name(policy)
+    if domain not in DOMAIN_POLICIES:
+        raise ValueError(f"domain must be one of {', '.join(DOMAIN_POLICIES)}, got {domain!r}")
+    allowed = DOMAIN_POLICIES[domain]
+    if policy not in allowed:
+        why = ("it flips images, and a mirrored digit is another symbol or none"
+               if domain == "digits" and policy in _FLIPS else
+               f"{domain} data takes no image augmentation")
+        raise ValueError(f"augmentation={policy!r} does not fit {domain} data: {why}; policies that fit "
+                         f"{domain}: {', '.join(allowed)}")
+    return policy
+
+
+def augment_in_model(placement: str | None = None) -> bool:
+    """True when augmentation goes in the model: ``placement`` ("model" / "pipeline"), else AUGMENT_IN_MODEL."""
+    if placement is None:
+        return AUGMENT_IN_MODEL
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {', '.join(PLACEMENTS)} or None, got {placement!r}")
+    return placement == "model"
+
+
+def make_augmentation(policy: str, input_shape: Sequence[int], seed: int | None = None,
+                      value_range: tuple[float, float] = (0.0, 255.0)) -> keras.Sequential | None:
+    """The Keras preprocessing layers of ``policy`` for images of ``input_shape`` ``(h, w, c)``; None for "none".
+
+    Args:
+        seed: seeds every random layer (each its own derived seed) for repeatable augmentation.
+        value_range: the pixel scale of the images (``(0, 16)`` for digits): the background fill of
+            shifts, rotations and zooms is its lower end and RandomContrast clips to it.
+    The output shape equals the input shape for every policy.
+    """
+    _check_name(policy)
+    if policy == "none":
+        return None
+    shape = tuple(input_shape)
+    if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
+        raise ValueError(f"augmentation={policy!r} needs images (height, width, channels), got input_shape {shape}")
+    low, high = float(value_range[0]), float(value_range[1])
+    if not high > low:
+        raise ValueError(f"value_range must be (low, high) with high > low, got {value_range!r}")
+    seeds = None if seed is None else itertools.count(int(seed) * 16)  # one seed per random layer
+
+    def next_seed():
+        return None if seeds is None else next(seeds)
+
+    fill = dict(fill_mode="constant", fill_value=low)
+    layers = []
+    if policy == "shift":
+        layers.append(keras.layers.RandomTranslation(0.1, 0.1, seed=next_seed(), name="shift", **fill))
+    elif policy == "digits":
+        layers += [
+            keras.layers.RandomRotation(10 / 360, seed=next_seed(), name="rotate", **fill),
+            keras.layers.RandomTranslation(0.1, 0.1, seed=next_seed(), name="shift", **fill),
+            keras.layers.RandomZoom(0.1, 0.1, seed=next_seed(), name="zoom", **fill),
+        ]
+    elif policy == "flip":
+        layers.append(keras.layers.RandomFlip("horizontal", seed=next_seed(), name="flip"))
+    elif policy == "clothes":
+        layers += [
+            keras.layers.RandomFlip("horizontal", seed=next_seed(), name="flip"),
+            keras.layers.RandomTranslation(0.1, 0.1, seed=next_seed(), name="shift", **fill),
+        ]
+    elif policy == "natural":
+        layers += [
+            keras.layers.RandomFlip("horizontal", seed=next_seed(), name="flip"),
+            keras.layers.RandomTranslation(0.125, 0.125, seed=next_seed(), name="crop", **fill),
+            keras.layers.RandomContrast(0.2, value_range=(low, high), seed=next_seed(), name="contrast"),
+        ]
+    else:  # pragma: no cover - POLICIES and this function must list the same names
+        raise AssertionError(f"policy {policy!r} has no layers")
+    return keras.Sequential([keras.Input(shape=shape)] + layers, name=f"augment_{policy}")

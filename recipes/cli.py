@@ -1,0 +1,266 @@
+"""The one command line behind every recipe script (``python -m recipes.lenet5`` ... ``recipes.compare``).
+
+    python -m recipes.lenet5                                  # digits, preset full: the README's main job
+    python -m recipes.resnet --data fashion_mnist --preset full --epochs 30 --variant resnet56
+    python -m recipes.alexnet --preset dropout --keep-prob 0.6 --quick
+    python -m recipes --model lenet5 --preset l2 --l2 1e-3    # any registered model
+
+Every option left out keeps the preset's value (``recipes.recipe.preset``). Bad input prints one line on
+stderr and exits with status 2 before anything is trained or written; Ctrl-C exits with 130 (the same
+command resumes, see ``recipes.train``); a run whose loss turns NaN exits with 1.
+
+Fashion-MNIST: ``--data fashion_mnist`` reads the four IDX files from ``--data-dir`` (or ``ZOO_DATA_DIR``,
+``/usr/share/datasets/fashion-mnist``, the Keras cache ``~/.keras/datasets/fashion-mnist``) and downloads
+only when none has them (see ``recipes.data``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Any, Sequence
+
+from zoo.cli import ArgumentParser, cli_main
+
+__all__ = ["build_parser", "add_training_options", "overrides_from_args", "script_main", "recipe_from_args",
+           "ensure_importable"]
+
+
+def ensure_importable(file: str) -> None:
+    """Run as ``python recipes/<script>.py``: put the repository root, not ``recipes/``, on sys.path."""
+    import os
+
+    here = os.path.dirname(os.path.abspath(file))
+    root = os.path.dirname(here)
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
+    if root not in sys.path:
+        sys.path.insert(0, root)
+
+
+# -- argument types: each error names the flag's rule (argparse adds the flag's name) -------------------
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _limit(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 2, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
+def _nonnegative_float(text: str) -> float:
+    value = _float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
+def _keep_prob(text: str) -> float:
+    value = _float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1] (1 = no dropout), got {text!r}")
+    return value
+
+
+def _error_rate(text: str) -> float:
+    value = _float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be an error rate in [0, 1], got {text!r}")
+    return value
+
+
+def _patience(text: str) -> int:
+    if text.lower() in ("none", "off", "0"):
+        return 0
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, or 0 / none for no early stopping, got {text!r}")
+    return value
+
+
+def _clipnorm(text: str) -> float:
+    if text.lower() in ("none", "off"):
+        return 0.0
+    return _positive_float(text)
+
+
+def add_training_options(parser: argparse.ArgumentParser, *, default_data: str = "digits") -> None:
+    """The options every recipe command shares (all default to None = the preset's value)."""
+    from recipes.optim import OPTIMIZERS, SCHEDULES
+
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", default=default_data,
+                      help=f"digits, mnist, fashion_mnist, cifar10, imdb, a folder or an .npz (default {default_data})")
+    data.add_argument("--data-dir", default=None, help="where the data files are (default: ZOO_DATA_DIR, caches)")
+    data.add_argument("--limit", type=_limit, default=None, help="at most this many training examples")
+    data.add_argument("--test-limit", type=_positive_int, default=None, help="at most this many test examples")
+    data.add_argument("--baseline-error", type=_error_rate, default=None,
+                      help="human / Bayes error for the verdict (default: the data set's estimate)")
+
+    reg = parser.add_argument_group("regularization")
+    reg.add_argument("--l1", type=_nonnegative_float, default=None, help="λ of the L1 penalty")
+    reg.add_argument("--l2", type=_nonnegative_float, default=None, help="λ of the L2 penalty (SGD wd = 2λ)")
+    reg.add_argument("--keep-prob", type=_keep_prob, default=None, help="dropout keep-prob in (0, 1]")
+    reg.add_argument("--batch-norm", dest="batch_norm", action="store_true", default=None, help="batch norm on")
+    reg.add_argument("--no-batch-norm", dest="batch_norm", action="store_false", help="batch norm off")
+    reg.add_argument("--augment", default=None, metavar="POLICY|none|auto",
+                     help="augmentation policy (recipes.augment.POLICIES), none, or auto (the data's default)")
+    reg.add_argument("--patience", type=_patience, default=None,
+                     help="early stopping on val_loss after this many epochs without improvement; 0/none: off")
+
+    opt = parser.add_argument_group("optimization")
+    opt.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
+    opt.add_argument("--lr", type=_positive_float, default=None, help="learning rate")
+    opt.add_argument("--schedule", choices=SCHEDULES, default=None)
+    opt.add_argument("--weight-decay", type=_nonnegative_float, default=None,
+                     help="the optimizer's decoupled weight decay (sgd, momentum, nesterov, adamw)")
+    opt.add_argument("--clipnorm", type=_clipnorm, default=None, help="clip gradient norms (none: off)")
+    opt.add_argument("--epochs", type=_positive_int, default=None)
+    opt.add_argument("--batch-size", type=_positive_int, default=None)
+    opt.add_argument("--seed", type=_seed, default=None)
+
+    out = parser.add_argument_group("output")
+    out.add_argument("--out", default="runs", help="parent folder of the run folders (default runs)")
+    out.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs into the run folder")
+    out.add_argument("--quick", action="store_true",
+                     help="a seconds-long smoke run: 2 epochs, 300 training and 100 test examples, batch 32")
+    out.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                     help="Keras progress: 1 bar (default), 2 one line per epoch, 0 silent")
+
+
+def build_parser(prog: str, *, description: str = "", default_model: str | None = None,
+                 variants: Sequence[str] = (), default_preset: str = "full",
+                 default_data: str = "digits") -> ArgumentParser:
+    """The parser of one recipe script; ``default_model=None`` asks for ``--model`` (any registered name)."""
+    from recipes.recipe import PRESETS
+
+    parser = ArgumentParser(prog=prog, description=description,
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    if default_model is None:
+        parser.add_argument("--model", required=True, help="a registered zoo model (python -m zoo list)")
+    else:
+        parser.add_argument("--variant", default=default_model, metavar="NAME",
+                            help=f"the model: {', '.join(variants) or default_model}")
+    parser.add_argument("--preset", choices=PRESETS, default=default_preset,
+                        help="what to regularize (see recipes.recipe)")
+    add_training_options(parser, default_data=default_data)
+    return parser
+
+
+_ARG_TO_FIELD = {
+    "data": "data", "data_dir": "data_dir", "limit": "limit", "test_limit": "test_limit",
+    "baseline_error": "baseline_error", "l1": "l1", "l2": "l2", "keep_prob": "keep_prob",
+    "batch_norm": "batch_norm", "augment": "augmentation", "patience": "patience", "optimizer": "optimizer",
+    "lr": "learning_rate", "schedule": "schedule", "weight_decay": "weight_decay", "clipnorm": "clipnorm",
+    "epochs": "epochs", "batch_size": "batch_size", "seed": "seed",
+}
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``preset(...)`` overrides the command line asked for (options left out are not included)."""
+    overrides = {}
+    for arg, field in _ARG_TO_FIELD.items():
+        value = getattr(args, arg, None)
+        if value is None:
+            continue
+        if arg == "patience" and value == 0:
+            value = None       # 0 / none: early stopping off
+        elif arg == "clipnorm" and value == 0:
+            value = None
+        overrides[field] = value
+    return overrides
+
+
+def recipe_from_args(args: argparse.Namespace, model: str, preset_name: str):
+    from recipes.recipe import preset
+
+    return preset(model, preset_name, **overrides_from_args(args))
+
+
+def _family_models(family: str) -> list[str]:
+    import zoo
+
+    return [name for name in zoo.list_models() if zoo.get_entry(name).family == family]
+
+
+def _check_variant(prog: str, variant: str, variants: Sequence[str]) -> None:
+    if variants and variant not in variants:
+        raise ValueError(f"{prog}: argument --variant: must be one of {', '.join(variants)}; got {variant!r}")
+
+
+def print_outcome(result, verbose: int) -> None:
+    from recipes.train import summary_line
+
+    if verbose == 0:  # run() prints these itself when verbose
+        print(summary_line(result.metrics, result.folder))
+        print(result.verdict.text)
+
+
+def script_main(argv: Sequence[str] | None, *, prog: str, default_model: str | None, family: str | None = None,
+                default_preset: str = "full", default_data: str = "digits", description: str = "") -> int:
+    """The ``main`` of a recipe script: parse, build the Recipe, train, print the result and the verdict."""
+
+    def run_fn(args_list: Sequence[str] | None) -> int:
+        import zoo  # noqa: F401  (quiet TensorFlow start-up before anything else imports it)
+
+        variants = _family_models(family) if family else []
+        parser = build_parser(prog, description=description, default_model=default_model, variants=variants,
+                              default_preset=default_preset, default_data=default_data)
+        args = parser.parse_args(args_list)
+        model = args.model if default_model is None else args.variant
+        if default_model is not None:
+            _check_variant(prog, model, variants)
+        recipe = recipe_from_args(args, model, args.preset)
+        return _train(recipe, args, prog)
+
+    return cli_main(run_fn, argv, prog)
+
+
+def _train(recipe, args: argparse.Namespace, prog: str) -> int:
+    from recipes.train import TrainingDiverged, run
+
+    try:
+        result = run(recipe, out=args.out, verbose=args.verbose, quick=args.quick, tensorboard=args.tensorboard)
+    except TrainingDiverged as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        return 1
+    print_outcome(result, args.verbose)
+    return 0

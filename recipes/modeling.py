@@ -1,0 +1,160 @@
+"""A zoo model wrapped with the preprocessing its data needs, so that a saved model carries it.
+
+    model = build_model("lenet5", splits, zoo.Regularization(l2=1e-4), augmentation="digits", seed=0)
+
+The graph is ``keras.Input(splits.input_shape)`` -> [augmentation layers, only when augmentation runs in
+the model] -> ``Normalization`` with the per-channel mean and variance of ``splits.x_train`` (never
+validation or test data) -> ``zoo.build(model_name, input_tensor=..., classes=splits.classes, ...)``.
+Text models get the int32 tokens as they are (no normalization, no augmentation).
+
+Augmentation sits before the normalization on purpose: its layers work on the raw pixel scale, exactly as
+they do in the tf.data pipeline, so shifted-in pixels are background (0) and RandomContrast clips to the
+real pixel range; after normalization a 0 fill would be the mean grey and a (0, 255) clip would cut every
+negative value.
+
+Everything here is a registered Keras layer (no Lambda), so ``keras.models.load_model(path,
+safe_mode=True)`` restores the model and it predicts identically.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import keras
+import numpy as np
+
+import zoo
+from recipes import augment
+from recipes.data import DataSplits
+
+__all__ = ["build_model", "check_model_fits", "normalization_layer", "channel_statistics"]
+
+# Builder arguments that name the text vocabulary size, in the order we try them.
+_VOCAB_ARGUMENTS = ("vocab_size", "vocabulary_size", "num_words", "input_dim")
+
+
+def channel_statistics(x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (last axis) mean and population variance of ``x`` in float64, in chunks (no full copy)."""
+    x = np.asarray(x)
+    if x.ndim < 2 or len(x) == 0:
+        raise ValueError(f"need a non-empty batch of inputs (N, ..., channels), got shape {x.shape}")
+    channels = x.shape[-1]
+    count = x.size // channels
+    total = np.zeros(channels, np.float64)
+    for start in range(0, len(x), chunk):
+        total += x[start:start + chunk].reshape(-1, channels).sum(axis=0, dtype=np.float64)
+    mean = total / count
+    squares = np.zeros(channels, np.float64)
+    for start in range(0, len(x), chunk):
+        centred = x[start:start + chunk].reshape(-1, channels).astype(np.float64) - mean
+        squares += np.einsum("ij,ij->j", centred, centred)
+    return mean, squares / count
+
+
+def normalization_layer(x_train: np.ndarray, name: str = "normalization") -> keras.layers.Normalization:
+    """A Normalization layer adapted on ``x_train`` (training data only): per-channel mean and variance.
+
+    The statistics are what ``layer.adapt(x_train)`` computes, but exact (float64, in chunks), and they are
+    stored the way ``adapt`` stores them: as the layer's non-trainable ``mean``/``variance``/``count``
+    weights, so they are saved with the model's weights.
+    """
+    x_train = np.asarray(x_train)
+    mean, variance = channel_statistics(x_train)
+    layer = keras.layers.Normalization(axis=-1, name=name)
+    layer.build((None, *x_train.shape[1:]))
+    layer.adapt_mean.assign(mean.astype(np.float32))
+    layer.adapt_variance.assign(variance.astype(np.float32))
+    layer.count.assign(min(x_train.size // x_train.shape[-1], 2**31 - 1))  # an int32 weight
+    layer.finalize_state()
+    return layer
+
+
+def _models_of_kind(kinds: tuple[str, ...]) -> str:
+    names = [n for n in zoo.list_models() if zoo.get_entry(n).kind in kinds]
+    return ", ".join(names) if names else "none registered yet"
+
+
+def check_model_fits(model_name: str, splits: DataSplits) -> zoo.ModelEntry:
+    """The registry entry of ``model_name`` if its kind fits the data, else a ValueError saying what fits.
+
+    image models need images ``(h, w, c)``; ``sequence`` models take images (rows become timesteps) or
+    ``(timesteps, features)`` sequences; ``text`` models need integer tokens ``(maxlen,)``.
+    """
+    entry = zoo.get_entry(model_name)
+    rank = len(splits.input_shape)
+    if splits.is_text:
+        data = f"integer token sequences of shape {splits.input_shape}"
+        fits = entry.kind == "text"
+        wanted = ("text",)
+    elif rank == 3:
+        data = f"images of shape {splits.input_shape}"
+        fits = entry.kind in ("image", "sequence")
+        wanted = ("image", "sequence")
+    elif rank == 2:
+        data = f"sequences of shape {splits.input_shape}"
+        fits = entry.kind == "sequence"
+        wanted = ("sequence",)
+    else:
+        raise ValueError(f"data {splits.name!r} has input_shape {splits.input_shape}, which no zoo model takes")
+    if not fits:
+        needs = {"image": "images (height, width, channels)",
+                 "sequence": "images or (timesteps, features) sequences",
+                 "text": "integer token sequences (maxlen,)"}[entry.kind]
+        raise ValueError(f"model {model_name!r} ({entry.kind} model) needs {needs}, but data {splits.name!r} "
+                         f"holds {data}; models that fit: {_models_of_kind(wanted)}")
+    return entry
+
+
+def _accepts(builder, argument: str) -> bool:
+    try:
+        parameters = inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        return False
+    return argument in parameters
+
+
+def build_model(model_name: str, splits: DataSplits, regularization: zoo.Regularization | None = None, *,
+                augmentation: str = "none", seed: int = 0, placement: str | None = None,
+                **builder_kwargs: Any) -> keras.Model:
+    """``zoo.build(model_name)`` on ``splits``' inputs, behind normalization (and augmentation) layers.
+
+    Args:
+        regularization: the ``zoo.Regularization`` for every layer of the zoo model (None: the builder's
+            default).
+        augmentation: a policy of ``recipes.augment.POLICIES`` that fits ``splits.domain``; its layers go in
+            the model only when augmentation runs in the model (``placement="model"``, or ``placement=None``
+            and ``recipes.augment.AUGMENT_IN_MODEL``), else ``recipes.data.train_dataset`` applies it.
+        seed: seeds the augmentation layers.
+        builder_kwargs: passed on to the builder (``activation=``, ``pooling=`` ...). ``input_shape``,
+            ``input_tensor`` and ``classes`` come from the data. For text models the vocabulary size
+            (``splits.vocab_size``) is passed as the builder's ``vocab_size`` (or ``num_words`` ...) argument
+            unless given.
+    Raises:
+        ValueError: unknown model, a model kind that does not fit the data, a policy that does not fit.
+    """
+    entry = check_model_fits(model_name, splits)
+    policy = augment.check_policy(augmentation, splits.domain)
+    clash = sorted({"input_shape", "input_tensor", "classes"} & set(builder_kwargs))
+    if clash:
+        raise ValueError(f"build_model takes {', '.join(clash)} from the data ({splits.name}); do not pass them")
+    if regularization is not None:
+        builder_kwargs["regularization"] = regularization
+
+    if splits.is_text:
+        inputs = keras.Input(shape=splits.input_shape, dtype="int32", name="tokens")
+        x = inputs
+        if splits.vocab_size is not None:
+            for argument in _VOCAB_ARGUMENTS:
+                if _accepts(entry.builder, argument):
+                    builder_kwargs.setdefault(argument, splits.vocab_size)
+                    break
+    else:
+        inputs = keras.Input(shape=splits.input_shape, name="inputs")
+        x = inputs
+        if policy != "none" and augment.augment_in_model(placement):
+            layer = augment.make_augmentation(policy, splits.input_shape, seed=seed,
+                                              value_range=splits.value_range)
+            x = layer(x)
+        x = normalization_layer(splits.x_train)(x)
+    return zoo.build(model_name, input_tensor=x, classes=splits.classes, **builder_kwargs)

@@ -1,0 +1,168 @@
+"""Optimizers and learning-rate schedules by name: the ones the course notes compare.
+
+    opt = make_optimizer("momentum", 0.1, schedule="cosine", epochs=30, steps_per_epoch=100)
+    callbacks = schedule_callbacks("plateau", patience=3)   # [] for every schedule but "plateau"
+
+Optimizers (``OPTIMIZERS``):
+
+=============  ==========================================================================
+``sgd``        plain SGD, ``w -= lr·g``
+``momentum``   SGD with momentum 0.9 (heavy ball)
+``nesterov``   SGD with Nesterov momentum 0.9
+``rmsprop``    RMSprop (Keras defaults: rho 0.9)
+``adam``       Adam (β1 0.9, β2 0.999)
+``adamw``      Adam with decoupled weight decay (``weight_decay``)
+``adagrad``    Adagrad
+``adadelta``   Adadelta
+=============  ==========================================================================
+
+Schedules (``SCHEDULES``), over ``epochs·steps_per_epoch`` optimizer steps:
+
+=============  ==========================================================================
+``constant``   the learning rate all along
+``step``       ×0.1 at 50 % and again at 75 % of training (``PiecewiseConstantDecay``),
+               the ResNet paper's 32k/48k-of-64k iterations
+``cosine``     ``CosineDecay`` from ``lr`` to 0 over the whole run
+``plateau``    constant in the optimizer; a ``ReduceLROnPlateau`` callback (from
+               :func:`schedule_callbacks`) divides it by 10 when ``val_loss`` stalls
+=============  ==========================================================================
+
+Weight decay. ``weight_decay`` is accepted by ``sgd``, ``momentum``, ``nesterov`` (as Keras's decoupled
+decay, ``w -= lr·wd·w`` after the gradient step) and ``adamw``. For plain SGD that update equals an L2
+penalty ``λ·Σw²`` with **λ = wd / 2** (``d(λw²)/dw = 2λw``), so ``zoo.Regularization(l2=wd/2)`` and
+``make_optimizer("sgd", lr, weight_decay=wd)`` train the same model. With momentum the two differ
+slightly (the L2 gradient goes through the momentum buffer, Keras's decay does not); the papers'
+Caffe/Torch "weight decay" was the L2 (coupled) form, which is why the recipe presets translate a
+paper's weight decay into ``Regularization.l2 = wd / 2`` and leave the optimizer's at 0. Biases and
+batch-norm γ/β are excluded from the optimizer's decay, as they are from the L2 penalty. Adaptive
+optimizers other than AdamW refuse ``weight_decay`` (for them decoupled decay is AdamW; use it, or an L2 λ).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+
+__all__ = ["OPTIMIZERS", "SCHEDULES", "WEIGHT_DECAY_OPTIMIZERS", "make_optimizer", "make_schedule",
+           "schedule_callbacks", "check_learning_rate"]
+
+OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad", "adadelta")
+SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine", "plateau")
+WEIGHT_DECAY_OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adamw")
+
+MOMENTUM = 0.9
+STEP_FRACTIONS = (0.5, 0.75)   # where the "step" schedule multiplies the rate by STEP_FACTOR
+STEP_FACTOR = 0.1
+PLATEAU_FACTOR = 0.1
+PLATEAU_PATIENCE = 3
+NO_DECAY_NAMES = ("bias", "gamma", "beta")
+
+
+def _check_name(kind: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{kind} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def check_learning_rate(learning_rate: Any, field: str = "learning_rate") -> float:
+    """``learning_rate`` as a float, or a ValueError unless it is a finite number > 0."""
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)):
+        raise ValueError(f"{field} must be a number > 0, got {learning_rate!r}")
+    value = float(learning_rate)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{field} must be a finite number > 0, got {learning_rate!r}")
+    return value
+
+
+def _check_positive_int(field: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{field} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def make_schedule(learning_rate: float, schedule: str = "constant", *, epochs: int = 1,
+                  steps_per_epoch: int = 1) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The learning rate an optimizer is given: a float (``constant``, ``plateau``) or a Keras schedule."""
+    lr = check_learning_rate(learning_rate)
+    _check_name("schedule", schedule, SCHEDULES)
+    total = _check_positive_int("epochs", epochs) * _check_positive_int("steps_per_epoch", steps_per_epoch)
+    if schedule in ("constant", "plateau"):
+        return lr
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(lr, decay_steps=total, alpha=0.0)
+    # step: boundaries strictly increasing even for a very short run
+    first = max(1, int(round(STEP_FRACTIONS[0] * total)))
+    second = max(first + 1, int(round(STEP_FRACTIONS[1] * total)))
+    return keras.optimizers.schedules.PiecewiseConstantDecay(
+        boundaries=[first, second], values=[lr, lr * STEP_FACTOR, lr * STEP_FACTOR ** 2]
+    )
+
+
+def make_optimizer(name: str, learning_rate: float, *, schedule: str = "constant", epochs: int = 1,
+                   steps_per_epoch: int = 1, weight_decay: float = 0.0,
+                   clipnorm: float | None = None) -> keras.optimizers.Optimizer:
+    """A fresh Keras optimizer by name (see ``OPTIMIZERS``) with its learning-rate schedule.
+
+    Args:
+        name: one of ``OPTIMIZERS``.
+        learning_rate: the initial learning rate, a finite number > 0.
+        schedule: one of ``SCHEDULES``; ``plateau`` also needs :func:`schedule_callbacks` in ``fit``.
+        epochs, steps_per_epoch: the length of training, for the ``step`` and ``cosine`` schedules.
+        weight_decay: decoupled decay ``>= 0`` for ``sgd``/``momentum``/``nesterov`` (= L2 λ·2 for plain
+            SGD) and ``adamw``; ``adamw`` with 0 uses Keras's default 0.004.
+        clipnorm: clip each gradient to this L2 norm (``> 0``) or None.
+    """
+    _check_name("optimizer", name, OPTIMIZERS)
+    rate = make_schedule(learning_rate, schedule, epochs=epochs, steps_per_epoch=steps_per_epoch)
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) \
+            or not math.isfinite(weight_decay) or weight_decay < 0:
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    weight_decay = float(weight_decay)
+    if weight_decay > 0 and name not in WEIGHT_DECAY_OPTIMIZERS:
+        raise ValueError(
+            f"weight_decay applies to {', '.join(WEIGHT_DECAY_OPTIMIZERS)}, not {name!r}; "
+            f"use adamw, or an L2 penalty (Regularization.l2 = weight_decay / 2)"
+        )
+    if clipnorm is not None:
+        if isinstance(clipnorm, bool) or not isinstance(clipnorm, (int, float)) \
+                or not math.isfinite(clipnorm) or clipnorm <= 0:
+            raise ValueError(f"clipnorm must be a finite number > 0 or None, got {clipnorm!r}")
+        clipnorm = float(clipnorm)
+    common: dict[str, Any] = {"learning_rate": rate, "clipnorm": clipnorm}
+    if weight_decay > 0:
+        common["weight_decay"] = weight_decay
+
+    if name == "sgd":
+        optimizer = keras.optimizers.SGD(**common)
+    elif name == "momentum":
+        optimizer = keras.optimizers.SGD(momentum=MOMENTUM, **common)
+    elif name == "nesterov":
+        optimizer = keras.optimizers.SGD(momentum=MOMENTUM, nesterov=True, **common)
+    elif name == "rmsprop":
+        optimizer = keras.optimizers.RMSprop(**common)
+    elif name == "adam":
+        optimizer = keras.optimizers.Adam(**common)
+    elif name == "adamw":
+        optimizer = keras.optimizers.AdamW(**common)
+    elif name == "adagrad":
+        optimizer = keras.optimizers.Adagrad(**common)
+    else:
+        optimizer = keras.optimizers.Adadelta(**common)
+    if optimizer.weight_decay:
+        # Biases and BN γ/β are not decayed, as they are not L2-penalized (DESIGN.md).
+        optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY_NAMES))
+    return optimizer
+
+
+def schedule_callbacks(schedule: str, *, monitor: str = "val_loss", patience: int = PLATEAU_PATIENCE,
+                       factor: float = PLATEAU_FACTOR, min_lr: float = 0.0,
+                       verbose: int = 0) -> list[keras.callbacks.Callback]:
+    """The callbacks a schedule needs in ``fit``: ``[ReduceLROnPlateau]`` for ``plateau``, else ``[]``."""
+    _check_name("schedule", schedule, SCHEDULES)
+    if schedule != "plateau":
+        return []
+    _check_positive_int("plateau patience", patience)
+    return [keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=factor, patience=patience,
+                                              min_lr=min_lr, verbose=verbose)]

@@ -1,0 +1,150 @@
+"""The recipe command lines: every script's ``--quick`` smoke run end to end, the compare table, and
+bad input (one line on stderr, exit status 2, no traceback, no complete-looking run folder)."""
+
+import json
+import sys
+
+import pytest
+
+import recipes.cli
+import zoo
+from conftest import assert_one_line_error
+
+SCRIPTS = {  # script -> the model it trains by default
+    "lenet5": "lenet5",
+    "alexnet": "alexnet_small",
+    "inception": "googlenet_small",
+    "resnet": "resnet20",
+    "lstm": "lstm",
+}
+METRIC_KEYS = {
+    "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy", "best_epoch",
+    "epochs_run", "wall_time_s", "params", "macs", "l1", "l2", "keep_prob", "batch_norm", "augmentation",
+    "verdict",
+}
+RUN_FILES = {"config.json", "history.csv", "metrics.json", "model.keras", "curves.png", "verdict.txt", "best.keras"}
+
+
+def _run_folders(out):
+    return [p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")] if out.exists() else []
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_script_quick_run_writes_a_complete_run_folder(script, run_cli, tmp_path):
+    model = SCRIPTS[script]
+    if model not in zoo.list_models():
+        pytest.skip(f"{model} is not registered in zoo yet")
+    out = tmp_path / "runs"
+    result = run_cli(sys.executable, "-m", f"recipes.{script}", "--quick", "--out", str(out), "--verbose", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    (folder,) = _run_folders(out)
+    assert folder.name.startswith(f"{model}-digits-full-")
+    assert RUN_FILES <= {p.name for p in folder.iterdir()}
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert METRIC_KEYS <= set(metrics), METRIC_KEYS - set(metrics)
+    assert metrics["model"] == model and metrics["preset"] == "full" and metrics["epochs_run"] == 2
+    assert metrics["train_examples"] + metrics["val_examples"] == 300 and metrics["test_examples"] == 100
+    assert metrics["params"] > 0 and metrics["macs"] > 0 and 0 <= metrics["test_accuracy"] <= 1
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model"] == model and config["epochs"] == 2
+    assert f"test accuracy {metrics['test_accuracy']:.4f}" in result.stdout
+    assert f"Verdict: {metrics['verdict']['kind']}" in result.stdout
+    assert not (out / ".inprogress").exists()
+
+
+def test_lenet5_runs_as_a_file_too(run_cli, tmp_path):
+    ok = run_cli(sys.executable, "recipes/lenet5.py", "--help")
+    assert ok.returncode == 0 and "--keep-prob" in ok.stdout and "--variant" in ok.stdout, ok.stderr[-2000:]
+    bad = run_cli(sys.executable, "recipes/lenet5.py", "--preset", "strongest", "--out", str(tmp_path))
+    assert_one_line_error(bad, "--preset", "strongest")
+    assert _run_folders(tmp_path) == []
+
+
+def test_compare_prints_one_table(run_cli, tmp_path):
+    out = tmp_path / "runs"
+    result = run_cli(sys.executable, "-m", "recipes.compare", "--model", "lenet5", "--data", "digits",
+                     "--presets", "baseline,dropout", "--quick", "--epochs", "1", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("preset"))
+    for word in ("train acc", "val acc", "test acc", "train-val gap", "epochs"):
+        assert word in lines[head]
+    rows = [line.split() for line in lines[head + 2: head + 4]]
+    assert [row[0] for row in rows] == ["baseline", "dropout"]
+    assert all(row[5] == "1" for row in rows)
+    assert len(_run_folders(out)) == 2
+    (table,) = out.glob("compare-lenet5-digits-*.csv")
+    assert len(table.read_text().splitlines()) == 3
+
+
+# Bad input: one subprocess (the real stderr of a fresh interpreter), the rest in-process.
+def test_bad_argument_in_a_fresh_interpreter(run_cli, tmp_path):
+    result = run_cli(sys.executable, "-m", "recipes.resnet", "--keep-prob", "0", "--out", str(tmp_path))
+    assert_one_line_error(result, "--keep-prob", "(0, 1]")
+    assert _run_folders(tmp_path) == []
+
+
+@pytest.mark.parametrize("argv, needles", [
+    (["--preset", "heavy"], ["--preset", "invalid choice", "heavy"]),
+    (["--keep-prob", "0"], ["--keep-prob", "(0, 1]"]),
+    (["--keep-prob", "1.5"], ["--keep-prob"]),
+    (["--l2", "-1"], ["--l2", ">= 0"]),
+    (["--l1", "x"], ["--l1", "number"]),
+    (["--optimizer", "adamax"], ["--optimizer", "adamax", "nesterov"]),
+    (["--schedule", "linear"], ["--schedule", "cosine"]),
+    (["--data", "svhn"], ["Recipe.data", "svhn", "fashion_mnist"]),
+    (["--data", "no/such/folder"], ["no/such/folder", "not found"]),
+    (["--augment", "flip"], ["augmentation", "flip", "digits"]),   # flips never fit digits
+    (["--augment", "mixup"], ["Recipe.augmentation", "mixup"]),
+    (["--lr", "0"], ["--lr", "> 0"]),
+    (["--lr", "nan"], ["--lr", "finite"]),
+    (["--epochs", "0"], ["--epochs", ">= 1"]),
+    (["--batch-size", "-3"], ["--batch-size"]),
+    (["--patience", "-1"], ["--patience"]),
+    (["--limit", "1"], ["--limit", ">= 2"]),
+    (["--variant", "resnet20"], ["--variant", "lenet5", "resnet20"]),
+    (["--weight-decay", "1e-4", "--optimizer", "adam"], ["weight_decay", "adamw"]),
+    (["--bogus"], ["unrecognized", "--bogus"]),
+])
+def test_bad_arguments_exit_2_with_one_line(argv, needles, tmp_path, capsys):
+    from recipes.lenet5 import main
+
+    status = main([*argv, "--out", str(tmp_path), "--quick"])
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert status == 2, captured.err
+    assert len(lines) == 1 and "Traceback" not in captured.err, lines
+    assert lines[0].startswith("recipes.lenet5")
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    assert _run_folders(tmp_path) == []
+    assert not (tmp_path / ".inprogress").exists() or not any((tmp_path / ".inprogress").iterdir())
+
+
+def test_compare_rejects_an_unknown_preset_before_training(tmp_path, capsys):
+    from recipes.compare import main
+
+    assert main(["--presets", "baseline,strong", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "strong" in err[0] and "early_stopping" in err[0]
+    assert not tmp_path.exists() or _run_folders(tmp_path) == []
+
+
+def test_ctrl_c_exits_130(monkeypatch, tmp_path, capsys):
+    import recipes.train
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(recipes.train, "run", interrupted)
+    assert recipes.cli.script_main(["--out", str(tmp_path)], prog="recipes.lenet5", default_model="lenet5",
+                                   family="lenet") == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_generic_entry_point_needs_a_model(capsys):
+    from recipes.__main__ import main
+
+    assert main([]) == 2
+    assert "--model" in capsys.readouterr().err
