@@ -1,0 +1,221 @@
+"""KerasTuner's four tuners with what every zoo search needs added (no search algorithm of our own).
+
+- memory freed after every trial (``keras.backend.clear_session`` + ``gc.collect``);
+- one progress line per finished trial;
+- optionally, every trial in a fresh Python process (``isolate_trials=True``): TensorFlow keeps a few MB
+  per trial that ``clear_session`` does not give back (keras-tuner issues #395, #873; measured by
+  ``bench/tuning_memory.py``), so a long search may run each trial in a child process instead, at a
+  start-up cost of a few seconds a trial.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import time
+import traceback
+from typing import Any, Callable
+
+import keras
+import keras_tuner as kt
+
+
+__all__ = ["TUNERS", "tuner_class", "ZooRandomSearch", "ZooBayesianOptimization", "ZooHyperband",
+           "ZooGridSearch", "TrialIsolationError"]
+
+TUNERS = ("hyperband", "bayesian", "random", "grid")
+
+
+class TrialIsolationError(RuntimeError):
+    """A trial's child process died without a result (killed, out of memory)."""
+
+
+class _ZooTunerMixin:
+    """Added to each KerasTuner tuner class (first in the MRO)."""
+
+    # set by configure(); class-level defaults keep KerasTuner's own reload paths working
+    isolate_trials = False
+    progress: Callable[[str], None] | None = None
+    progress_names: tuple[str, ...] = ()
+
+    def configure(self, *, isolate_trials: bool = False, progress: Callable[[str], None] | None = None,
+                  progress_names: tuple[str, ...] = (), max_trials: int | None = None) -> None:
+        self.isolate_trials = bool(isolate_trials)
+        self.progress = progress
+        self.progress_names = tuple(progress_names)
+        self.max_trials_label = max_trials
+        self.trials_run: list[str] = []
+        self._trial_started: dict[str, float] = {}
+
+    # -- hooks -----------------------------------------------------------------------------------
+    def on_trial_begin(self, trial):
+        super().on_trial_begin(trial)
+        self._trial_started[trial.trial_id] = time.perf_counter()
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)  # the oracle scores and records the trial, the tuner saves its state
+        keras.backend.clear_session()
+        gc.collect()
+        self.trials_run.append(trial.trial_id)
+        if self.progress is not None:
+            self.progress(self.trial_line(trial))
+
+    def trial_line(self, trial) -> str:
+        """The progress line of a finished trial (see ``tuning.report.progress_line``)."""
+        from tuning.report import progress_line
+
+        try:
+            ended = self.oracle.get_trial(trial.trial_id)
+        except Exception:  # noqa: BLE001  (a lost chief: report what this worker knows)
+            ended = trial
+        try:
+            best = self.oracle.get_best_trials(1)
+            best_score = best[0].score if best and best[0].status == "COMPLETED" else None
+        except Exception:  # noqa: BLE001
+            best_score = None
+        seconds = time.perf_counter() - self._trial_started.get(trial.trial_id, time.perf_counter())
+        worker = os.environ.get("KERASTUNER_TUNER_ID") if "KERASTUNER_ORACLE_IP" in os.environ else None
+        return progress_line(ended, self.oracle.objective.name, best_score=best_score, names=self.progress_names,
+                             max_trials=getattr(self, "max_trials_label", None), seconds=seconds, worker=worker)
+
+    # -- trials in a child process -----------------------------------------------------------------
+    def run_trial(self, trial, *args, **kwargs):
+        if not self.isolate_trials:
+            return super().run_trial(trial, *args, **kwargs)
+        return self._run_trial_isolated(trial, *args, **kwargs)
+
+    def _run_trial_isolated(self, trial, *args, **kwargs):
+        hp = trial.hyperparameters
+        load_from = None
+        if "tuner/epochs" in hp.values:  # what Hyperband.run_trial and Hyperband._build_hypermodel do
+            kwargs["epochs"] = hp.values["tuner/epochs"]
+            kwargs["initial_epoch"] = hp.values["tuner/initial_epoch"]
+            if "tuner/trial_id" in hp.values:
+                load_from = self._get_checkpoint_fname(hp.values["tuner/trial_id"])
+        original_callbacks = kwargs.pop("callbacks", [])
+        objective = self.oracle.objective
+        best_value = float("-inf") if objective.direction == "max" else float("inf")
+        histories = []
+        for execution in range(self.executions_per_trial):
+            payload = {
+                "hypermodel": self.hypermodel,
+                "hp_config": hp.get_config(),
+                "values": dict(hp.values),
+                "args": args,
+                "kwargs": dict(kwargs, callbacks=self._deepcopy_callbacks(original_callbacks)),
+                "objective": objective,
+                "checkpoint": self._get_checkpoint_fname(trial.trial_id),
+                "build_config": self._get_build_config_fname(trial.trial_id),
+                "best_value": best_value,
+                "load_from": load_from,
+                "seed": None,
+            }
+            status, *rest = _run_in_child(payload)
+            if status == "failed":
+                raise kt.errors.FailedTrialError(rest[0])
+            if status == "error":
+                raise TrialIsolationError(rest[0])
+            history_dict, best_value = rest
+            history = keras.callbacks.History()
+            history.history = history_dict
+            histories.append(history)
+        return histories
+
+
+def _run_in_child(payload: dict) -> tuple:
+    """Run one execution in a fresh ``spawn``ed interpreter; ("ok", history, best) | ("failed"|"error", msg)."""
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_child_main, args=(sender, payload), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        while True:
+            if receiver.poll(0.5):
+                try:
+                    result = receiver.recv()
+                except EOFError:
+                    result = None
+                break
+            if not process.is_alive():
+                result = receiver.recv() if receiver.poll(0.1) else None
+                break
+    except BaseException:
+        process.kill()
+        process.join(5)
+        raise
+    finally:
+        receiver.close()
+    process.join(30)
+    if process.is_alive():
+        process.kill()
+        process.join(5)
+    if result is None:
+        return ("error", f"the trial's child process ended with exit code {process.exitcode} and no result "
+                         f"(killed or out of memory?)")
+    return result
+
+
+def _child_main(conn, payload: dict) -> None:  # runs in the child process
+    try:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import zoo  # noqa: F401  (quiet TensorFlow start-up)
+        import keras as k
+        import keras_tuner as ktuner
+        from keras_tuner.src import utils as kt_utils
+        from keras_tuner.src.engine import tuner_utils
+
+        hp = ktuner.HyperParameters.from_config(payload["hp_config"])
+        hp.values = dict(payload["values"])
+        hypermodel = payload["hypermodel"]
+        model = hypermodel.build(hp)
+        if payload["load_from"]:
+            if not model.built:
+                model.build_from_config(kt_utils.load_json(payload["build_config"]))
+            model.load_weights(payload["load_from"])
+        checkpoint = tuner_utils.SaveBestEpoch(objective=payload["objective"], filepath=payload["checkpoint"])
+        checkpoint.best_value = payload["best_value"]
+        kwargs = dict(payload["kwargs"])
+        kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [checkpoint]
+        try:
+            history = hypermodel.fit(hp, model, *payload["args"], **kwargs)
+        except ktuner.errors.FailedTrialError as error:
+            conn.send(("failed", str(error)))
+            return
+        kt_utils.save_json(payload["build_config"], model.get_build_config())
+        history_dict = {key: [float(v) for v in values] for key, values in history.history.items()}
+        conn.send(("ok", history_dict, float(checkpoint.best_value)))
+        del model
+        k.backend.clear_session()
+    except BaseException:  # noqa: BLE001
+        try:
+            conn.send(("error", traceback.format_exc()))
+        except Exception:  # noqa: BLE001
+            pass
+    finally:
+        conn.close()
+
+
+class ZooRandomSearch(_ZooTunerMixin, kt.RandomSearch):
+    """``keras_tuner.RandomSearch`` + the zoo's trial hooks."""
+
+
+class ZooBayesianOptimization(_ZooTunerMixin, kt.BayesianOptimization):
+    """``keras_tuner.BayesianOptimization`` (Gaussian process; needs scipy and scikit-learn) + hooks."""
+
+
+class ZooHyperband(_ZooTunerMixin, kt.Hyperband):
+    """``keras_tuner.Hyperband`` + hooks. Its budget is ``max_epochs``; ``max_trials`` caps the trials."""
+
+
+class ZooGridSearch(_ZooTunerMixin, kt.GridSearch):
+    """``keras_tuner.GridSearch`` + hooks (every range needs a step: ``SearchSpace.for_grid``)."""
+
+
+def tuner_class(name: str) -> type:
+    classes = {"hyperband": ZooHyperband, "bayesian": ZooBayesianOptimization, "random": ZooRandomSearch,
+               "grid": ZooGridSearch}
+    if name not in classes:
+        raise ValueError(f"unknown tuner {name!r}; allowed: {', '.join(TUNERS)}")
+    return classes[name]
