@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import time
 import traceback
+import warnings
 from typing import Any, Callable
 
 import keras
@@ -25,6 +26,11 @@ __all__ = ["TUNERS", "tuner_class", "ZooRandomSearch", "ZooBayesianOptimization"
            "ZooGridSearch", "TrialIsolationError"]
 
 TUNERS = ("hyperband", "bayesian", "random", "grid")
+
+# Hyperband continues a trial of the previous round from its saved weights into a freshly compiled
+# model (KerasTuner's design: weights carry over, optimizer state does not); Keras warns about the
+# optimizer variables it skips on every such load. Expected here, so not shown.
+warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer", category=UserWarning)
 
 
 class TrialIsolationError(RuntimeError):

@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import fnmatch
 import functools
+import re
 from typing import Any, Callable
 
 import keras
@@ -82,7 +83,9 @@ def register_variant(name: str, builder: Callable[..., keras.Model], *, family: 
 
 
 def _first_line(builder: Callable) -> str:
-    return (builder.__doc__ or "").strip().splitlines()[0] if builder.__doc__ else ""
+    """The docstring's first line as plain text (reST ``literals`` and :role:`targets` unwrapped)."""
+    line = (builder.__doc__ or "").strip().splitlines()[0] if builder.__doc__ else ""
+    return re.sub(r":\w+:`([^`]*)`", r"\1", line).replace("``", "")
 
 
 def get_entry(name: str) -> ModelEntry:

@@ -1,7 +1,7 @@
 """One config object for every regularizer a zoo model can carry.
 
 The course notes' L2 term is ``λ/(2m)·‖W‖²_F`` added to the mean loss over ``m`` examples. Keras adds
-``λ·Σw²`` to the (already averaged) loss, so course-λ ``λ_c`` equals Keras-λ ``λ_c / (2m)``. An optimizer's
+``λ·Σw²`` to the (already averaged) loss, so a course-notes ``λ_c`` is Keras' ``λ = λ_c / (2m)``. An optimizer's
 decoupled SGD weight decay ``wd`` (update ``w -= lr·wd·w``) is the same as Keras L2 with ``λ = wd / 2``,
 because ``d(λ·w²)/dw = 2λ·w``. Only kernels (Conv, Dense, recurrent) are penalized; biases and batch-norm
 γ/β are not.
