@@ -162,6 +162,8 @@ def add_training_options(parser: argparse.ArgumentParser, *, default_data: str =
     out.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs into the run folder")
     out.add_argument("--quick", action="store_true",
                      help="a seconds-long smoke run: 2 epochs, 300 training and 100 test examples, batch 32")
+    out.add_argument("--deterministic", action="store_true",
+                     help="TensorFlow op determinism: the same numbers on a GPU too (slower there)")
     out.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                      help="Keras progress: 1 bar (default), 2 one line per epoch, 0 silent")
 
@@ -258,7 +260,8 @@ def _train(recipe, args: argparse.Namespace, prog: str) -> int:
     from recipes.train import TrainingDiverged, run
 
     try:
-        result = run(recipe, out=args.out, verbose=args.verbose, quick=args.quick, tensorboard=args.tensorboard)
+        result = run(recipe, out=args.out, verbose=args.verbose, quick=args.quick, tensorboard=args.tensorboard,
+                     deterministic=args.deterministic)
     except TrainingDiverged as error:
         print(f"{prog}: {error}", file=sys.stderr)
         return 1

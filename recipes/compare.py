@@ -47,7 +47,7 @@ def _presets(text: str) -> list[str]:
 
 
 def compare(model: str, presets: Sequence[str], *, out: str = "runs", verbose: int = 2, quick: bool = False,
-            **overrides: Any) -> list[dict[str, Any]]:
+            deterministic: bool = False, **overrides: Any) -> list[dict[str, Any]]:
     """Run ``preset(model, name, **overrides)`` for each name; one row of ``COLUMNS`` per preset.
 
     Every recipe is built (and validated) before the first one trains.
@@ -58,7 +58,7 @@ def compare(model: str, presets: Sequence[str], *, out: str = "runs", verbose: i
     recipes = [preset(model, name, **overrides) for name in presets]
     rows = []
     for recipe in recipes:
-        result = run(recipe, out=out, verbose=verbose, quick=quick)
+        result = run(recipe, out=out, verbose=verbose, quick=quick, deterministic=deterministic)
         m = result.metrics
         rows.append({
             "preset": recipe.preset, "train_acc": m["train_accuracy"], "val_acc": m["val_accuracy"],
@@ -104,7 +104,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     zoo.get_entry(args.model)
     names = _presets(args.presets)
     rows = compare(args.model, names, out=args.out, verbose=args.verbose, quick=args.quick,
-                   **overrides_from_args(args))
+                   deterministic=args.deterministic, **overrides_from_args(args))
     table = format_table(rows)
     print(f"\n{args.model} on {args.data}:")
     print(table)

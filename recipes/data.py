@@ -42,6 +42,7 @@ import dataclasses
 import difflib
 import gzip
 import os
+import zipfile
 import zlib
 from typing import Any, Callable
 
@@ -423,7 +424,7 @@ def _load_npz(path: str, **_: Any) -> _Raw:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except (OSError, ValueError, EOFError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:  # BadZipFile: a corrupt .npz
         raise DataError(f"{path}: not a readable .npz file ({error})") from None
     with archive:
         keys = set(archive.files)
@@ -439,8 +440,12 @@ def _load_npz(path: str, **_: Any) -> _Raw:
                 try:
                     arrays[key] = archive[key]
                 except ValueError as error:  # object arrays need pickle, which we refuse
+                    if "pickle" not in str(error):
+                        raise DataError(f"{path}: {key} is corrupt ({error})") from None
                     raise DataError(f"{path}: {key} cannot be read without pickle ({error}); save plain "
                                     "numeric arrays (np.savez with allow_pickle-free dtypes)") from None
+                except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:  # a damaged member
+                    raise DataError(f"{path}: {key} is corrupt ({error}); write the file again") from None
     class_names = None
     if "class_names" in arrays:
         names = arrays["class_names"]

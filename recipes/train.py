@@ -26,7 +26,8 @@ Recipe's JSON (``Recipe.config_hash()``), so the same command always maps to the
 and only when everything is written is that folder renamed to its final name. A folder without a
 leading dot is therefore always complete; a failed or killed run leaves only the hidden work folder.
 ``keras.callbacks.BackupAndRestore`` backs the training state (weights, optimizer, epoch) up into
-``<work>/backup/`` after every epoch: running the same command (the same Recipe) again resumes at the
+``<work>/backup/`` at the very end of every epoch, after the epoch's other files (two copies, so that a
+kill while it writes leaves the previous one): running the same command (the same Recipe) again resumes at the
 first unfinished epoch, with ``history.csv``, early stopping (its best value, wait and best weights)
 and the checkpoint's best value carried over. A ``LOCK`` file keeps two processes off one work folder.
 A run whose loss turns NaN or infinite stops (``TerminateOnNaN``) and raises :class:`TrainingDiverged`;
@@ -58,18 +59,48 @@ from recipes.optim import PLATEAU_PATIENCE, make_optimizer, schedule_callbacks
 from recipes.recipe import Recipe
 from recipes.verdict import Verdict, diagnose
 
-__all__ = ["RunResult", "TrainingDiverged", "compile_model", "run", "work_dir_for", "INPROGRESS"]
+__all__ = ["RunResult", "TrainingDiverged", "OutputFolderError", "check_output_folder", "compile_model", "run",
+           "work_dir_for", "op_determinism", "INPROGRESS"]
 
 INPROGRESS = ".inprogress"
 BACKUP = "backup"
 LOCK = "LOCK"
 STATE = "state.json"
 ES_WEIGHTS = "early_stopping_best.npz"
+ES_WEIGHTS_PREVIOUS = "early_stopping_best.previous.npz"
 RUN_FILES = ("config.json", "history.csv", "metrics.json", "model.keras", "curves.png", "verdict.txt")
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message says where and what was kept."""
+
+
+class OutputFolderError(OSError, ValueError):
+    """An output folder that cannot be: a file is in the way, or this process may not write there.
+
+    Both an ``OSError`` and a ``ValueError`` (bad input: the command lines print one line, exit status 2).
+    """
+
+
+def check_output_folder(path: str | os.PathLike, option: str = "--out") -> Path:
+    """``path`` as a Path if it is a folder this process may write in, or could be created as one.
+
+    Creates nothing. Raises :class:`OutputFolderError` naming ``option``, the path and the problem when a
+    file stands where a folder is needed, or the nearest existing folder is not writable.
+    """
+    path = Path(os.fspath(path))
+    probe = path
+    while not os.path.exists(probe) and probe.parent != probe:
+        probe = probe.parent
+    if not os.path.isdir(probe):
+        where = "is a file" if probe == path else f"cannot be created: {probe} is a file"
+        raise OutputFolderError(f"{option} {path} {where}, not a folder; {option} must be a folder "
+                                f"(created if missing) that you can write to")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        where = "is not writable" if probe == path else f"cannot be created: {probe} is not writable"
+        raise OutputFolderError(f"{option} {path} {where} by this user; {option} must be a folder "
+                                f"(created if missing) that you can write to")
+    return path
 
 
 @dataclasses.dataclass
@@ -155,17 +186,28 @@ class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         self.best = self.resume["best"]
         self.best_epoch = self.resume["best_epoch"]
         self.wait = self.resume["wait"]
-        if self.weights_path.exists():
-            with np.load(self.weights_path) as saved:
+        # The previous copy too: a kill after this file was written for a new best epoch but before that
+        # epoch's backup leaves the best of the finished epochs in the previous copy.
+        for path in (self.weights_path, self.previous_path):
+            if not path.exists():
+                continue
+            with np.load(path) as saved:
                 if int(saved["epoch"]) == self.best_epoch:
                     count = len([k for k in saved.files if k.startswith("w")])
                     self.best_weights = [saved[f"w{i}"] for i in range(count)]
+                    break
+
+    @property
+    def previous_path(self) -> Path:
+        return self.weights_path.with_name(self.weights_path.stem + ".previous.npz")
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
         if self.best_epoch == epoch and self.best_weights is not None:
             tmp = self.weights_path.with_name(self.weights_path.name + ".tmp.npz")
             np.savez(tmp, epoch=np.int64(epoch), **{f"w{i}": w for i, w in enumerate(self.best_weights)})
+            if self.weights_path.exists():
+                os.replace(self.weights_path, self.previous_path)
             os.replace(tmp, self.weights_path)
 
 
@@ -218,6 +260,27 @@ def _backup_epoch(work: Path) -> int:
         return int(json.loads(meta.read_text())["epoch"])
     except (OSError, ValueError, KeyError, TypeError):
         return 0
+
+
+def _backup_and_restore(folder: Path) -> keras.callbacks.BackupAndRestore:
+    """BackupAndRestore keeping the previous backup too where Keras can (``double_checkpoint``, Keras 3.6+)."""
+    import inspect
+
+    kwargs = {}
+    if "double_checkpoint" in inspect.signature(keras.callbacks.BackupAndRestore).parameters:
+        kwargs["double_checkpoint"] = True
+    return keras.callbacks.BackupAndRestore(backup_dir=os.fspath(folder), **kwargs)
+
+
+def _readable_zip(path: Path) -> bool:
+    """A ``.keras`` file (a zip) whose every member reads back with the right CRC."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
+        return False
 
 
 def read_history(path: str | os.PathLike) -> dict[str, list[float]]:
@@ -331,8 +394,37 @@ def _evaluate(model: keras.Model, x, y, batch_size: int) -> dict[str, float]:
     return {"loss": float(result["loss"]), "accuracy": float(result["accuracy"])}
 
 
+@contextlib.contextmanager
+def op_determinism(enabled: bool = True):
+    """TensorFlow's op determinism (``tf.config.experimental.enable_op_determinism``) inside the block only.
+
+    TensorFlow has no public switch back, so the previous state is restored through
+    ``tensorflow.python.framework.config`` when that module offers it (TF 2.21 does); otherwise the
+    switch stays on for the rest of the process. Another Keras backend: a no-op (only its tf.data input
+    pipeline would be affected, and that is already in order and seeded).
+    """
+    if not enabled or keras.backend.backend() != "tensorflow":
+        yield
+        return
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.framework import config as tf_config
+        was_enabled = bool(tf_config.is_op_determinism_enabled())
+        disable = tf_config.disable_op_determinism
+    except (ImportError, AttributeError):  # a TensorFlow without the private switch: leave it on
+        was_enabled, disable = True, None
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was_enabled and disable is not None:
+            disable()
+
+
 def run(recipe: Recipe, out: str | os.PathLike = "runs", *, verbose: int = 1, quick: bool = False,
-        tensorboard: bool = False, callbacks: Sequence[keras.callbacks.Callback] = ()) -> RunResult:
+        tensorboard: bool = False, callbacks: Sequence[keras.callbacks.Callback] = (),
+        deterministic: bool = False) -> RunResult:
     """Train ``recipe``, evaluate on train, validation and test, and write the run folder under ``out``.
 
     Args:
@@ -343,12 +435,26 @@ def run(recipe: Recipe, out: str | os.PathLike = "runs", *, verbose: int = 1, qu
         quick: train ``recipe.quick()`` instead (a seconds-long smoke run on a small subset).
         tensorboard: also write TensorBoard logs to ``<run folder>/logs``.
         callbacks: extra Keras callbacks; they run before the run's own at every hook.
+        deterministic: run under TensorFlow's op determinism (:func:`op_determinism`). On CPU the same
+            recipe and seed already give the same metrics.json numbers run after run (tests/
+            test_repeatability.py); on a GPU they do not without it (cuDNN convolution and pooling
+            gradients, reductions, ``sparse_softmax_cross_entropy_with_logits`` pick nondeterministic
+            algorithms), and with it they do on the same GPU model, driver and TensorFlow version, at
+            some cost in speed; an op with no deterministic GPU kernel raises ``UnimplementedError``.
+            Deterministic and default runs may differ from each other in the last bits.
 
     Raises:
-        ValueError (``recipes.data.DataError`` included) for a bad recipe or data;
+        ValueError (``recipes.data.DataError`` included) for a bad recipe or data, and
+        ``OutputFolderError`` (also a ValueError) for an ``out`` that cannot hold run folders;
         TrainingDiverged when the loss turns NaN; FileExistsError when another process runs the same
         configuration in the same ``out``.
     """
+    with op_determinism(bool(deterministic)):
+        return _run(recipe, out, verbose=verbose, quick=quick, tensorboard=tensorboard, callbacks=callbacks)
+
+
+def _run(recipe: Recipe, out: str | os.PathLike, *, verbose: int, quick: bool, tensorboard: bool,
+         callbacks: Sequence[keras.callbacks.Callback]) -> RunResult:
     from recipes.data import load_data, make_dataset, train_dataset
     from recipes.modeling import build_model
 
@@ -357,7 +463,7 @@ def run(recipe: Recipe, out: str | os.PathLike = "runs", *, verbose: int = 1, qu
     if quick:
         recipe = recipe.quick()
     t0 = time.perf_counter()
-    out = Path(out)
+    out = check_output_folder(out)  # before anything is loaded, built or written
     keras.utils.set_random_seed(recipe.seed)
 
     splits = load_data(recipe.data, data_dir=recipe.data_dir, validation_fraction=recipe.validation_fraction,
@@ -373,16 +479,23 @@ def run(recipe: Recipe, out: str | os.PathLike = "runs", *, verbose: int = 1, qu
     val_ds = make_dataset(splits.x_val, splits.y_val, recipe.batch_size)
 
     work = work_dir_for(recipe, out)
-    work.mkdir(parents=True, exist_ok=True)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # e.g. a read-only file system, or a file put there since the check
+        raise OutputFolderError(f"--out {out}: cannot create the work folder {work} ({error.strerror or error}); "
+                                f"--out must be a folder (created if missing) that you can write to") from None
     with _locked(work):
         state_path = work / STATE
         state = json.loads(state_path.read_text()) if state_path.exists() else {}
         initial_epoch = _backup_epoch(work)
         if initial_epoch == 0:  # a fresh start: nothing of an earlier attempt counts
-            for name in ("history.csv", "best.keras", ES_WEIGHTS, "FAILED.txt"):
+            for name in ("history.csv", "best.keras", ES_WEIGHTS, ES_WEIGHTS_PREVIOUS, "FAILED.txt"):
                 (work / name).unlink(missing_ok=True)
             shutil.rmtree(work / "logs", ignore_errors=True)
+            shutil.rmtree(work / BACKUP, ignore_errors=True)  # a backup without readable metadata: not resumable
             state = {}
+        elif (work / "best.keras").exists() and not _readable_zip(work / "best.keras"):
+            (work / "best.keras").unlink()  # killed while writing it: the next best epoch writes it anew
         state.setdefault("started", time.strftime("%Y%m%d-%H%M%S"))
         state.setdefault("wall_time_s", 0.0)
         state["attempts"] = int(state.get("attempts", 0)) + 1
@@ -390,28 +503,29 @@ def run(recipe: Recipe, out: str | os.PathLike = "runs", *, verbose: int = 1, qu
         _write_json(work / "config.json", recipe.to_dict())
         _truncate_history(work / "history.csv", initial_epoch)
         resume = _resume_state(read_history(work / "history.csv"), initial_epoch)
+        # no best.keras to beat (removed above as damaged): the next epoch writes one whatever its val_loss
+        checkpoint_threshold = resume["best"] if resume and (work / "best.keras").exists() else math.inf
         if verbose and initial_epoch:
             print(f"Resuming {work} at epoch {initial_epoch + 1} of {recipe.epochs}", flush=True)
 
         watch = _Watch()
-        fit_callbacks: list[keras.callbacks.Callback] = [
-            *callbacks,
-            keras.callbacks.BackupAndRestore(backup_dir=os.fspath(work / BACKUP)),
-            watch,
-            keras.callbacks.TerminateOnNaN(),
-        ]
+        fit_callbacks: list[keras.callbacks.Callback] = [*callbacks, watch, keras.callbacks.TerminateOnNaN()]
         if recipe.patience is not None:
             fit_callbacks.append(_ResumableEarlyStopping(recipe.patience, work / ES_WEIGHTS, resume,
                                                          verbose=1 if verbose else 0))
         fit_callbacks.append(keras.callbacks.ModelCheckpoint(
             os.fspath(work / "best.keras"), monitor="val_loss", mode="min", save_best_only=True,
             # inf, not None: a NaN val_loss must never count as the first "best" (Keras takes any first value)
-            initial_value_threshold=resume["best"] if resume else math.inf))
+            initial_value_threshold=checkpoint_threshold))
         plateau = max(1, recipe.patience // 2) if recipe.patience else PLATEAU_PATIENCE
         fit_callbacks += schedule_callbacks(recipe.schedule, patience=plateau, verbose=1 if verbose else 0)
         fit_callbacks.append(keras.callbacks.CSVLogger(os.fspath(work / "history.csv"), append=True))
         if tensorboard:
             fit_callbacks.append(keras.callbacks.TensorBoard(log_dir=os.fspath(work / "logs")))
+        # Last, so that an epoch counts as finished only once its history row, checkpoint and early-stopping
+        # state are on disk (a kill in between reruns that epoch instead of losing its row). Two copies: a
+        # kill while the weights are written leaves the previous epoch's backup to resume from.
+        fit_callbacks.append(_backup_and_restore(work / BACKUP))
 
         try:
             model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs, callbacks=fit_callbacks,
@@ -485,6 +599,7 @@ def run(recipe: Recipe, out: str | os.PathLike = "runs", *, verbose: int = 1, qu
         _write_json(work / "metrics.json", metrics)
         (work / STATE).unlink(missing_ok=True)
         (work / ES_WEIGHTS).unlink(missing_ok=True)
+        (work / ES_WEIGHTS_PREVIOUS).unlink(missing_ok=True)
         shutil.rmtree(work / BACKUP, ignore_errors=True)
 
     folder = _final_name(out, recipe, state["started"])

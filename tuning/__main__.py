@@ -17,19 +17,10 @@ import argparse
 import sys
 from typing import Sequence
 
+from recipes.cli import _positive_int  # one rule for every command line's counts
 from zoo.cli import ArgumentParser, cli_main
 
 PROG = "python -m tuning"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
 
 
 def _seconds(text: str) -> float:

@@ -319,6 +319,9 @@ def search(recipe_or_model_name: Any, data: Any = None, *, tuner: str = "hyperba
     trial_timeout = _check_seconds("trial_timeout", trial_timeout)
     idle_timeout = _check_seconds("idle_timeout", idle_timeout)
     objective_obj = make_objective(objective)
+    from recipes.train import check_output_folder
+
+    directory = os.fspath(check_output_folder(directory, "--directory"))  # before anything is loaded or written
     role, address = "local", None
     if worker is not None:
         if chief is None:
@@ -360,9 +363,6 @@ def search(recipe_or_model_name: Any, data: Any = None, *, tuner: str = "hyperba
     project_name = project_name or f"{model_name}_{_safe_name(data_label)}_{tuner}"
     if not isinstance(project_name, str) or os.sep in project_name or project_name in ("", ".", ".."):
         raise ValueError(f"project_name must be a plain folder name, got {project_name!r}")
-    directory = os.fspath(directory)
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise NotADirectoryError(f"directory {directory!r} exists and is not a folder")
     project_dir = os.path.join(directory, project_name)
     config = {
         "model": model_name, "data": splits.name, "train_examples": int(len(splits.x_train)),

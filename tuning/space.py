@@ -470,15 +470,24 @@ def parse_assignment(text: str, *, fixed: bool, builder_defaults: Mapping[str, A
         if len(parts) < 2 or len(parts) > 4:
             raise ValueError(f"--space {name}: a range is LOW:HIGH[:log|linear][:STEP], got {spec!r}")
         num_kind = "int" if kind == "int" else "float"
-        low = _parse_scalar(name, parts[0], num_kind)
-        high = _parse_scalar(name, parts[1], num_kind)
+
+        def part(text: str, what: str, part_kind: str) -> Any:
+            try:
+                return _parse_scalar(name, text, part_kind)
+            except ValueError:  # name the rule: LOW:HIGH[:log|linear][:STEP]
+                raise ValueError(f"--space {name}: {what} must be {'an integer' if part_kind == 'int' else 'a number'}"
+                                 f" (a range is LOW:HIGH[:log|linear][:STEP]), got {text.strip()!r} in "
+                                 f"{spec!r}") from None
+
+        low = part(parts[0], "LOW", num_kind)
+        high = part(parts[1], "HIGH", num_kind)
         sampling = "log" if name in _LOG_BY_DEFAULT else "linear"
         step = 2 if name == "batch_size" else None
         for extra in parts[2:]:
             if extra.strip().lower() in ("log", "linear"):
                 sampling = extra.strip().lower()
             else:
-                step = _parse_scalar(name, extra, "float")
+                step = part(extra, "the third/fourth part (log, linear or a STEP)", "float")
         integer = kind == "int" or (kind == "any" and all(p.strip().lstrip("-").isdigit() for p in parts[:2]))
         return name, Range(low, high, sampling, step, integer)
     values = tuple(_parse_scalar(name, part, kind) for part in spec.split(","))

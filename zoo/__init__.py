@@ -18,6 +18,7 @@ from zoo.registry import ModelEntry, build, get_entry, list_models, register_mod
 from zoo.summary import ModelSummary, count_macs, summary
 from zoo.regularize import regularize
 from zoo.layers import LocalResponseNormalization
+from zoo.gradcheck import GradCheckResult, gradcheck
 from zoo.lenet import lenet5
 from zoo import alexnet as _alexnet, inception as _inception, resnet as _resnet, lstm as _lstm
 from zoo.alexnet import *  # noqa: E402,F401,F403  (each family module lists its public builders in __all__)
@@ -30,5 +31,6 @@ __all__ = [
     "ModelEntry", "build", "get_entry", "list_models", "register_model", "register_variant",
     "ModelSummary", "count_macs", "summary", "regularize",
     "LocalResponseNormalization",
+    "gradcheck", "GradCheckResult",
     "lenet5",
 ] + _alexnet.__all__ + _inception.__all__ + _resnet.__all__ + _lstm.__all__

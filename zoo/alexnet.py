@@ -230,6 +230,12 @@ def alexnet(
         return _builder.finish(inputs, x, input_tensor, name)
 
     if spec.adaptive_pool and stem == "imagenet":
+        repeat = tuple(6 if size == 1 else 1 for size in x.shape[1:3])
+        if repeat != (1, 1):
+            # Adaptive pooling of a side of 1 to 6 repeats it 6 times (torchvision's AdaptiveAvgPool2d does);
+            # Keras 3's TensorFlow adaptive pool fails on a side of 1 inside tf.function (fit, predict), so
+            # repeat it first: 6 -> 6 is then the identity on that side. Inputs of 63..94 px give a 1×1 pool5.
+            x = keras.layers.UpSampling2D(repeat, name="pool5_repeat")(x)
         x = keras.layers.AdaptiveAveragePooling2D((6, 6), name="avg_pool_6x6")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     for fc in ("fc6", "fc7"):

@@ -1,6 +1,8 @@
-"""The ``zoo`` command: ``zoo list [PATTERN]`` and ``zoo summary NAME [--input-shape H,W,C] [--classes N]``.
+"""The ``zoo`` command: ``zoo list [PATTERN]``, ``zoo summary NAME [--input-shape H,W,C] [--classes N]`` and
+``zoo gradcheck NAME [--input-shape H,W,C] [--classes N] [--batch N] [--l2 λ] [--seed S] [--max-params N]``.
 
-Bad arguments exit with status 2 and one line on stderr, no traceback.
+Bad arguments exit with status 2 and one line on stderr, no traceback. ``zoo gradcheck`` exits 0 when the
+gradients agree ("fine" or "look closer") and 1 when the check finds a bug.
 """
 
 from __future__ import annotations
@@ -58,8 +60,31 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def _number(cast: type, low: float, high: float | None = None, *, low_open: bool = False,
+            high_open: bool = False):
+    """An argparse ``type`` for a number in a range; argparse's error names the flag, ours the value and range."""
+    if high is None:
+        allowed = f"{'>' if low_open else '>='} {low:g}"
+    else:
+        allowed = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    kind = "an integer" if cast is int else "a number"
+
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {kind} {allowed}, got {text!r}") from None
+        above_low = value > low if low_open else value >= low
+        below_high = high is None or (value < high if high_open else value <= high)
+        if not (above_low and below_high) or value in (float("inf"), float("-inf")):  # NaN fails above_low
+            raise argparse.ArgumentTypeError(f"must be {kind} {allowed}, got {text!r}")
+        return value
+
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="zoo", description="Keras 3 model zoo: list and summarize models.")
+    parser = ArgumentParser(prog="zoo", description="Keras 3 model zoo: list, summarize and gradient-check models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
     p_list = sub.add_parser("list", help="list registered models")
     p_list.add_argument("pattern", nargs="?", default=None, help="shell-style filter, e.g. 'resnet*'")
@@ -68,13 +93,67 @@ def _parser() -> argparse.ArgumentParser:
     p_sum.add_argument("--input-shape", type=parse_shape, default=None)
     p_sum.add_argument("--classes", type=int, default=None)
     p_sum.add_argument("--no-batch-norm", action="store_true", help="Regularization(batch_norm=False)")
+    p_gc = sub.add_parser(
+        "gradcheck", help="back-propagated gradients vs two-sided differences, in float64 (zoo.gradcheck)",
+        description="Gradient check of a registered model on a small random batch: a sample of entries of "
+                    "every trainable weight, relative difference per weight and overall, and the notes' "
+                    "verdict (≲1e-7 fine, ~1e-5 look closer, ≳1e-3 bug). Exit 0 unless it finds a bug (1).")
+    p_gc.add_argument("name")
+    p_gc.add_argument("--input-shape", type=parse_shape, default=None,
+                      help="default: the registry's small input shape")
+    p_gc.add_argument("--classes", type=_number(int, 1), default=3, help="default 3")
+    p_gc.add_argument("--batch", type=_number(int, 1), default=4,
+                      help="examples in the random batch (default 4; BN in training mode needs 2 or more)")
+    p_gc.add_argument("--l2", type=_number(float, 0.0), default=1e-3,
+                      help="L2 λ, so that the penalty is part of J (default 1e-3)")
+    p_gc.add_argument("--keep-prob", type=_number(float, 0.0, 1.0, low_open=True),
+                      default=1.0, help="build with Dropout (it is switched off while checking; default 1)")
+    p_gc.add_argument("--no-batch-norm", action="store_true", help="Regularization(batch_norm=False)")
+    p_gc.add_argument("--inference", action="store_true",
+                      help="evaluate J in inference mode (BN on moving statistics); default: training mode")
+    p_gc.add_argument("--seed", type=_number(int, 0), default=0,
+                      help="seeds the weights, the batch and the sampled entries (default 0)")
+    p_gc.add_argument("--max-params", type=_number(int, 1), default=5,
+                      help="entries checked per trainable weight (default 5)")
+    p_gc.add_argument("--epsilon", type=_number(float, 0.0, 1.0, low_open=True, high_open=True),
+                      default=None, help="the step ε (default 1e-6)")
     return parser
+
+
+def _gradcheck(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    import keras
+    import zoo
+
+    entry = zoo.get_entry(args.name)
+    shape = tuple(args.input_shape) if args.input_shape is not None else entry.small_input_shape
+    keras.utils.set_random_seed(args.seed)
+    regularization = zoo.Regularization(l2=args.l2, keep_prob=args.keep_prob,
+                                        batch_norm=not args.no_batch_norm)
+    model = entry.build(input_shape=shape, classes=args.classes, regularization=regularization)
+    rng = np.random.default_rng(args.seed)
+    if entry.kind == "text":
+        vocab = next((layer.input_dim for layer in model.layers if isinstance(layer, keras.layers.Embedding)), 2)
+        x = rng.integers(1, max(vocab, 2), size=(args.batch, *shape))
+    else:
+        x = rng.standard_normal((args.batch, *shape))
+    y = rng.integers(0, args.classes, size=args.batch)
+    options = {} if args.epsilon is None else {"epsilon": args.epsilon}
+    result = zoo.gradcheck(model, x, y, max_params=args.max_params, seed=args.seed,
+                           training=not args.inference, **options)
+    print(f"zoo gradcheck {args.name}: input {shape}, {args.classes} classes, batch {args.batch}, "
+          f"{regularization}")
+    print(result.report())
+    return 0 if result.ok else 1
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import zoo
 
+    if args.command == "gradcheck":
+        return _gradcheck(args)
     if args.command == "list":
         for name in zoo.list_models(args.pattern):
             entry = zoo.get_entry(name)

@@ -334,7 +334,7 @@ def googlenet(
         The rest: as in ``keras.applications``. With ``include_top=False`` the model ends at 5b
         (7×7×1024 at 224×224), optionally pooled (``pooling="avg"`` or ``"max"``).
     """
-    owner = "googlenet"
+    owner = "googlenet_small" if stem == "small" else "googlenet"
     _builder.check_head(owner, include_top, pooling, classes, classifier_activation)
     spec, kernel_size_5x5, lrn, divisor, name = _check_options(
         owner, variant, stem, aux_logits, include_top, aux_keep_prob, kernel_size_5x5, lrn, width_divisor, name)
