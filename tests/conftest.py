@@ -35,3 +35,15 @@ def assert_one_line_error(result, *needles):
     assert len(lines) == 1, lines
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
+
+
+def kill_process_group(process, timeout=30):
+    """SIGKILL a subprocess started with ``start_new_session=True`` and its children, then reap it."""
+    import signal
+
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait(timeout=timeout)

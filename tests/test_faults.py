@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, kill_process_group
 
 POLL_S = 0.02
 
@@ -33,12 +33,7 @@ def _start(args, out_log):
 
 def _kill(process):
     """SIGKILL the process (and its group, in case it spawned children) and reap it."""
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    process.wait(timeout=30)
+    kill_process_group(process)
     process.log_handle.close()
 
 

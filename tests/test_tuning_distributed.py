@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from conftest import kill_process_group
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--model", "lenet5", "--data", "digits", "--tuner", "random", "--limit", "150", "--test-limit", "50",
         "--batch-size", "32", "--final-epochs", "1"]
@@ -67,12 +69,7 @@ class Processes:
 
     def kill_all(self):
         for process in self.started:
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                process.wait(timeout=30)
+            kill_process_group(process)
             process.log_file.close()
 
 
