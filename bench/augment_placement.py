@@ -18,9 +18,7 @@ records the winner by hand, with the numbers, in that module's docstring.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -29,9 +27,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import zoo  # noqa: E402  (quiets TensorFlow's start-up lines)
+from bench import common  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from recipes import augment  # noqa: E402
 from recipes.data import DataError, DataSplits, load_data, train_dataset  # noqa: E402
@@ -40,7 +38,8 @@ from recipes.modeling import build_model  # noqa: E402
 SETUPS = ("off", "pipeline", "model")
 
 
-def _data(images: int, seed: int, source: str) -> DataSplits:
+def load_images(images: int, seed: int, source: str) -> DataSplits:
+    """Fashion-MNIST's first ``images`` training images (random 28×28 images when it is not on disk)."""
     if source in ("auto", "fashion_mnist"):
         try:
             return load_data("fashion_mnist", limit=images, test_limit=100, seed=seed,
@@ -58,7 +57,7 @@ def _data(images: int, seed: int, source: str) -> DataSplits:
                       [str(i) for i in range(10)], "clothes", None, "numpy random")
 
 
-class _EpochTimer(keras.callbacks.Callback):
+class EpochTimer(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self.seconds: list[float] = []
@@ -70,11 +69,14 @@ class _EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def _setup(name: str, splits: DataSplits, policy: str, batch_size: int, seed: int):
+def setup(name: str, splits: DataSplits, policy: str, batch_size: int, seed: int, *, model_name: str = "lenet5",
+          batch_norm: bool | None = None):
+    """The model and training dataset of set-up ``name`` (one of ``SETUPS``); batch norm only off for LeNet-5."""
     placement = "model" if name == "model" else "pipeline"
     used = "none" if name == "off" else policy
     keras.utils.set_random_seed(seed)
-    model = build_model("lenet5", splits, zoo.Regularization(batch_norm=False), augmentation=used, seed=seed,
+    bn = model_name != "lenet5" if batch_norm is None else batch_norm
+    model = build_model(model_name, splits, zoo.Regularization(batch_norm=bn), augmentation=used, seed=seed,
                         placement=placement)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="sparse_categorical_crossentropy")
     dataset = train_dataset(splits, batch_size, augmentation=used, seed=seed, placement=placement)
@@ -95,9 +97,9 @@ def run(argv=None) -> dict:
     images = args.images or (4096 if args.quick else 8192)
     rounds = args.rounds or (5 if args.quick else 9)
 
-    splits = _data(images, args.seed, args.data)
-    setups = {name: _setup(name, splits, args.policy, args.batch_size, args.seed) for name in SETUPS}
-    timers = {name: _EpochTimer() for name in SETUPS}
+    splits = load_images(images, args.seed, args.data)
+    setups = {name: setup(name, splits, args.policy, args.batch_size, args.seed) for name in SETUPS}
+    timers = {name: EpochTimer() for name in SETUPS}
     for name, (model, dataset) in setups.items():  # warm-up: tracing and the first pass through the data
         model.fit(dataset, epochs=1, verbose=0)
     for _ in range(rounds):
@@ -124,12 +126,9 @@ def run(argv=None) -> dict:
         "input_shape": list(splits.input_shape), "policy": args.policy, "batch_size": args.batch_size,
         "rounds": rounds, "seconds_per_epoch": {n: timers[n].seconds for n in SETUPS},
         "median_seconds_per_epoch": medians, "faster": winner,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "tensorflow": tf.__version__, "keras": keras.__version__},
+        "machine": common.machine(),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as handle:
-        json.dump(result, handle, indent=2)
+    common.write_json(args.output, result)
     print(f"wrote {args.output}")
     return result
 

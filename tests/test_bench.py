@@ -1,0 +1,121 @@
+"""The benchmark scripts: bad input is one line and status 2 (fast); each ``--quick`` run writes its results (slow)."""
+
+import json
+import os
+import sys
+
+import pytest
+
+from conftest import REPO, assert_one_line_error
+
+sys.path.insert(0, REPO)
+
+from bench import ablation, accuracy, common, speed, tuning as tuning_bench  # noqa: E402
+
+
+def _fashion_on_disk() -> bool:
+    from recipes.data import DataError, load_data
+
+    try:
+        load_data("fashion_mnist", limit=20, test_limit=10, download=False)
+    except DataError:
+        return False
+    return True
+
+
+needs_fashion = pytest.mark.skipif(not _fashion_on_disk(), reason="Fashion-MNIST IDX files not on disk "
+                                   "(apt-get install dataset-fashion-mnist, or ZOO_DATA_DIR)")
+
+
+class _Result:
+    def __init__(self, code, err):
+        self.returncode, self.stderr = code, err
+
+
+@pytest.mark.parametrize("module, argv, needles", [
+    (accuracy, ["--models", "vgg16"], ["--models", "vgg16", "lenet5"]),
+    (accuracy, ["--budget-minutes", "0"], ["--budget-minutes", "'0'", "> 0"]),
+    (accuracy, ["--out", "/proc/nope"], ["--out", "/proc/nope"]),
+    (ablation, ["--seeds", "0,x"], ["--seeds", "0,x"]),
+    (ablation, ["--presets", "baseline,heavy"], ["--presets", "heavy", "early_stopping"]),
+    (ablation, ["--train-images", "-5"], ["--train-images", "-5"]),
+    (tuning_bench, ["--epochs", "2"], ["--epochs", "2", ">= 3"]),
+    (speed, ["--parts", "mfu,flops"], ["--parts", "flops", "resnet50"]),
+    (speed, ["--resnet50-size", "16"], ["--resnet50-size", "16", ">= 32"]),
+    (speed, ["--rounds", "0"], ["--rounds", "'0'"]),
+], ids=lambda v: v.__name__.split(".")[-1] if hasattr(v, "__name__") else None)
+def test_bad_input_is_one_line(module, argv, needles, capsys, tmp_path):
+    code = module.main(argv)
+    assert_one_line_error(_Result(code, capsys.readouterr().err), *needles)
+
+
+def test_common_helpers(tmp_path):
+    path = common.write_json(tmp_path / "a" / "r.json", {"x": 1.5})
+    assert json.loads(path.read_text()) == {"x": 1.5}
+    assert [p.name for p in path.parent.iterdir()] == ["r.json"]  # no temporary file left
+    assert common.read_json(tmp_path / "missing.json", {"rows": []}) == {"rows": []}
+    assert common.mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
+    assert common.mean_std([4.0]) == (4.0, 0.0)
+    assert common.result_path("x.json", True, None).parts[-2:] == ("quick", "x.json")
+    assert "| a | b |" in common.markdown_table(["a", "b"], [[1, 2]])
+
+
+def test_published_rows_match_the_fashion_mnist_readme():
+    table = accuracy.published_accuracies()
+    if not table:
+        pytest.skip("dataset-fashion-mnist's README is not installed")
+    assert accuracy.check_published(list(accuracy.BENCH_RECIPES.values()), table) == []
+    assert 0.916 in table["2 Conv+pooling"]
+
+
+def test_hyperband_trials_is_one_iteration_of_brackets():
+    assert tuning_bench.hyperband_trials(18) == 30
+    assert tuning_bench.hyperband_trials(3) == 6  # 3 trials of 1 epoch, the best continued to 3; 2 of 3
+
+
+@pytest.mark.slow
+@needs_fashion
+def test_accuracy_quick(tmp_path):
+    out = tmp_path / "acc.json"
+    assert accuracy.main(["--quick", "--models", "lenet5", "--out", str(tmp_path / "runs"), "--output", str(out),
+                          "--verbose", "0"]) == 0
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["name"] == "lenet5" and row["quick"] and 0.0 <= row["test_accuracy"] <= 1.0
+    assert row["epochs_run"] >= 1 and row["machine"]["cpus"] >= 1 and "accuracy.py" in row["command"]
+    assert "| lenet5 |" in out.with_suffix(".md").read_text()
+
+
+@pytest.mark.slow
+@needs_fashion
+def test_ablation_quick(tmp_path):
+    out = tmp_path / "abl.json"
+    argv = ["--quick", "--models", "lenet5", "--presets", "baseline,dropout", "--out", str(tmp_path / "runs"),
+            "--output", str(out)]
+    assert ablation.main(argv) == 0
+    data = json.loads(out.read_text())
+    assert [r["preset"] for r in data["summary"]] == ["baseline", "dropout"]
+    assert out.with_suffix(".png").stat().st_size > 1000
+    assert ablation.main(argv) == 0  # everything already there: nothing trained again
+    assert len(json.loads(out.read_text())["runs"]) == 2
+
+
+@pytest.mark.slow
+@needs_fashion
+def test_tuning_quick(tmp_path):
+    out = tmp_path / "tun.json"
+    assert tuning_bench.main(["--quick", "--directory", str(tmp_path / "t"), "--output", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["hyperband"]["epochs_spent"] == data["budget_epochs"] > 0
+    assert data["random"]["trials"] == round(data["budget_epochs"] / data["epochs"])
+    assert os.path.getsize(out.with_suffix(".png")) > 1000
+
+
+@pytest.mark.slow
+def test_speed_quick(tmp_path):
+    out = tmp_path / "speed.json"
+    assert speed.main(["--quick", "--parts", "resnet50,mfu", "--rounds", "1", "--output", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["matmul"]["median_gflops"] > 0
+    assert data["resnet50"]["ratio_zoo_over_keras"] > 0
+    assert set(data["mfu"]) == set(speed.MFU_MODELS)
+    assert all(0 < row["mfu"] for row in data["mfu"].values())
