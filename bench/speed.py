@@ -213,7 +213,7 @@ def part_mfu(args, peak: Peak) -> dict[str, Any]:
 
 
 def part_precision(args, peak: Peak) -> dict[str, Any]:
-    import keras
+    from recipes.modeling import dtype_policy
 
     rows = {}
     for name in PRECISION_MODELS:
@@ -221,11 +221,8 @@ def part_precision(args, peak: Peak) -> dict[str, Any]:
         trainers = {}
         for precision in ("float32", "mixed_bfloat16"):
             for jit in (False, True):
-                keras.mixed_precision.set_dtype_policy(precision)
-                try:
+                with dtype_policy(precision):
                     model = _family_model(name, _input_shape(name, args.image_size))
-                finally:
-                    keras.mixed_precision.set_dtype_policy("float32")
                 trainers[f"{precision}, jit_compile={jit}"] = Trainer(model, batch, 10, jit_compile=jit,
                                                                        call_seconds=args.call_seconds)
         interleave(trainers, args.rounds, peak)

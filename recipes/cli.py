@@ -124,6 +124,7 @@ def _clipnorm(text: str) -> float:
 
 def add_training_options(parser: argparse.ArgumentParser, *, default_data: str = "digits") -> None:
     """The options every recipe command shares (all default to None = the preset's value)."""
+    from recipes.modeling import PRECISIONS
     from recipes.optim import OPTIMIZERS, SCHEDULES
 
     data = parser.add_argument_group("data")
@@ -156,6 +157,8 @@ def add_training_options(parser: argparse.ArgumentParser, *, default_data: str =
     opt.add_argument("--epochs", type=_positive_int, default=None)
     opt.add_argument("--batch-size", type=_positive_int, default=None)
     opt.add_argument("--seed", type=_seed, default=None)
+    opt.add_argument("--precision", choices=PRECISIONS, default=None,
+                     help="float32 (default) or mixed_bfloat16 (bf16 compute, float32 weights; see bench/speed.py)")
 
     out = parser.add_argument_group("output")
     out.add_argument("--out", default="runs", help="parent folder of the run folders (default runs)")
@@ -192,7 +195,7 @@ _ARG_TO_FIELD = {
     "baseline_error": "baseline_error", "l1": "l1", "l2": "l2", "keep_prob": "keep_prob",
     "batch_norm": "batch_norm", "augment": "augmentation", "patience": "patience", "optimizer": "optimizer",
     "lr": "learning_rate", "schedule": "schedule", "weight_decay": "weight_decay", "clipnorm": "clipnorm",
-    "epochs": "epochs", "batch_size": "batch_size", "seed": "seed",
+    "epochs": "epochs", "batch_size": "batch_size", "seed": "seed", "precision": "precision",
 }
 
 

@@ -18,6 +18,7 @@ safe_mode=True)`` restores the model and it predicts identically.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from typing import Any
 
@@ -28,7 +29,11 @@ import zoo
 from recipes import augment
 from recipes.data import DataSplits
 
-__all__ = ["build_model", "check_model_fits", "normalization_layer", "channel_statistics"]
+__all__ = ["build_model", "check_model_fits", "normalization_layer", "channel_statistics", "PRECISIONS",
+           "dtype_policy"]
+
+# Keras dtype policies a recipe may train under (``Recipe.precision``); bench/speed.py times both.
+PRECISIONS: tuple[str, ...] = ("float32", "mixed_bfloat16")
 
 # Builder arguments that name the text vocabulary size, in the order we try them.
 _VOCAB_ARGUMENTS = ("vocab_size", "vocabulary_size", "num_words", "input_dim")
@@ -116,7 +121,7 @@ def _accepts(builder, argument: str) -> bool:
 
 def build_model(model_name: str, splits: DataSplits, regularization: zoo.Regularization | None = None, *,
                 augmentation: str = "none", seed: int = 0, placement: str | None = None,
-                **builder_kwargs: Any) -> keras.Model:
+                precision: str = "float32", **builder_kwargs: Any) -> keras.Model:
     """``zoo.build(model_name)`` on ``splits``' inputs, behind normalization (and augmentation) layers.
 
     Args:
@@ -126,6 +131,9 @@ def build_model(model_name: str, splits: DataSplits, regularization: zoo.Regular
             the model only when augmentation runs in the model (``placement="model"``, or ``placement=None``
             and ``recipes.augment.AUGMENT_IN_MODEL``), else ``recipes.data.train_dataset`` applies it.
         seed: seeds the augmentation layers.
+        precision: ``"float32"``, or ``"mixed_bfloat16"``: every layer computes in bfloat16 with float32
+            weights (Keras mixed precision), and the classifier's softmax runs in a float32 layer of its own
+            (``predictions_float32``) so that the loss sees float32 probabilities.
         builder_kwargs: passed on to the builder (``activation=``, ``pooling=`` ...). ``input_shape``,
             ``input_tensor`` and ``classes`` come from the data. For text models the vocabulary size
             (``splits.vocab_size``) is passed as the builder's ``vocab_size`` (or ``num_words`` ...) argument
@@ -133,6 +141,8 @@ def build_model(model_name: str, splits: DataSplits, regularization: zoo.Regular
     Raises:
         ValueError: unknown model, a model kind that does not fit the data, a policy that does not fit.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     entry = check_model_fits(model_name, splits)
     policy = augment.check_policy(augmentation, splits.domain)
     clash = sorted({"input_shape", "input_tensor", "classes"} & set(builder_kwargs))
@@ -141,6 +151,13 @@ def build_model(model_name: str, splits: DataSplits, regularization: zoo.Regular
     if regularization is not None:
         builder_kwargs["regularization"] = regularization
 
+    if precision != "float32":
+        with dtype_policy(precision):
+            return _mixed_model(model_name, splits, policy, seed, placement, entry, builder_kwargs)
+    return _build(model_name, splits, policy, seed, placement, entry, builder_kwargs)
+
+
+def _build(model_name, splits, policy, seed, placement, entry, builder_kwargs) -> keras.Model:
     if splits.is_text:
         inputs = keras.Input(shape=splits.input_shape, dtype="int32", name="tokens")
         x = inputs
@@ -158,3 +175,23 @@ def build_model(model_name: str, splits: DataSplits, regularization: zoo.Regular
             x = layer(x)
         x = normalization_layer(splits.x_train)(x)
     return zoo.build(model_name, input_tensor=x, classes=splits.classes, **builder_kwargs)
+
+
+def _mixed_model(model_name, splits, policy, seed, placement, entry, builder_kwargs) -> keras.Model:
+    if builder_kwargs.get("include_top", True) is False:
+        return _build(model_name, splits, policy, seed, placement, entry, builder_kwargs)
+    activation = builder_kwargs.pop("classifier_activation", "softmax")
+    model = _build(model_name, splits, policy, seed, placement, entry, dict(builder_kwargs, classifier_activation=None))
+    outputs = keras.layers.Activation(activation or "linear", dtype="float32", name="predictions_float32")(model.output)
+    return keras.Model(model.inputs, outputs, name=model.name)
+
+
+@contextlib.contextmanager
+def dtype_policy(precision: str):
+    """Build layers under Keras's global dtype policy ``precision``; the previous policy comes back after."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)

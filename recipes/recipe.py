@@ -200,6 +200,8 @@ class Recipe:
         clipnorm: clip each gradient's norm, or None.
         seed: ``keras.utils.set_random_seed`` and the data split / shuffle seed.
         baseline_error: the human-level / Bayes error for the verdict; None = the data set's own, or 0.
+        precision: ``"float32"`` or ``"mixed_bfloat16"`` (``recipes.modeling.PRECISIONS``; bf16 compute,
+            float32 weights and softmax: see ``bench/speed.py`` for what it buys on a CPU).
     """
 
     model: str
@@ -222,6 +224,7 @@ class Recipe:
     clipnorm: float | None = None
     seed: int = 0
     baseline_error: float | None = None
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -288,6 +291,9 @@ class Recipe:
         _int("seed", self.seed, 0)
         put("baseline_error", _float("baseline_error", self.baseline_error, 0.0, 1.0, low_open=False,
                                      high_open=False, optional=True))
+        from recipes.modeling import PRECISIONS
+
+        _choice("precision", self.precision, PRECISIONS)
 
     # -- identity --------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -470,6 +470,7 @@ def _run(recipe: Recipe, out: str | os.PathLike, *, verbose: int, quick: bool, t
                        seed=recipe.seed, limit=recipe.limit, test_limit=recipe.test_limit)
     policy = recipe.resolved_augmentation(splits.domain)
     model = build_model(recipe.model, splits, recipe.regularization, augmentation=policy, seed=recipe.seed,
+                        precision=recipe.precision,
                         **dict(recipe.model_kwargs))
     steps_per_epoch = max(1, math.ceil(len(splits.x_train) / recipe.batch_size))
     compile_model(model, recipe, steps_per_epoch)
@@ -584,7 +585,7 @@ def _run(recipe: Recipe, out: str | os.PathLike, *, verbose: int, quick: bool, t
             "augmentation": policy,
             "optimizer": recipe.optimizer, "learning_rate": recipe.learning_rate, "schedule": recipe.schedule,
             "weight_decay": recipe.weight_decay, "batch_size": recipe.batch_size, "patience": recipe.patience,
-            "clipnorm": recipe.clipnorm, "seed": recipe.seed,
+            "clipnorm": recipe.clipnorm, "seed": recipe.seed, "precision": recipe.precision,
             "train_examples": len(splits.x_train), "val_examples": len(splits.x_val),
             "test_examples": len(splits.x_test), "input_shape": list(splits.input_shape),
             "classes": splits.classes, "data_source": splits.source, "baseline_error": baseline,

@@ -235,6 +235,7 @@ API_CASES = [
     api("recipe-batch_size-float", lambda b, o: _recipe(batch_size=32.0), "Recipe.batch_size", ">= 1"),
     api("recipe-keep_prob-nan", lambda b, o: _recipe(regularization={"keep_prob": NAN}), "keep_prob", "(0.0, 1.0]"),
     api("recipe-optimizer", lambda b, o: _recipe(optimizer="lbfgs"), "Recipe.optimizer", "lbfgs", "adamw"),
+    api("recipe-precision", lambda b, o: _recipe(precision="float16"), "Recipe.precision", "float16", "mixed_bfloat16"),
     api("preset-unknown", lambda b, o: _preset("lenet5", "strong"), "preset", "'strong'", "baseline"),
     api("preset-l2-negative", lambda b, o: _preset("lenet5", "l2", l2=-0.1), "l2", "[0.0, inf)"),
     api("run-out-is-a-file", lambda b, o: _run(b.file), "--out", "a_file", "is a file", "folder"),

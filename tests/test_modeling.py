@@ -84,6 +84,29 @@ def test_lenet5_on_digits_trains_one_epoch_and_round_trips_safe_mode(digits, tmp
     assert loaded.evaluate(digits.x_test, digits.y_test, verbose=0)[1] > 0.2  # learned something in one epoch
 
 
+def test_mixed_bfloat16_computes_in_bf16_with_a_float32_softmax_and_restores_the_policy(digits, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = build_model("lenet5", digits, zoo.Regularization(batch_norm=True), precision="mixed_bfloat16")
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is back
+    conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    assert (conv.compute_dtype, conv.variable_dtype) == ("bfloat16", "float32")
+    assert model.layers[-1].name == "predictions_float32" and model.layers[-1].compute_dtype == "float32"
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(digits.x_train, digits.y_train, batch_size=64, epochs=2, verbose=0)
+    probabilities = model.predict(digits.x_test, verbose=0)
+    assert probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert model.evaluate(digits.x_test, digits.y_test, verbose=0)[1] > 0.5
+    model.save(tmp_path / "bf16.keras")
+    loaded = keras.models.load_model(tmp_path / "bf16.keras", safe_mode=True)
+    np.testing.assert_array_equal(loaded.predict(digits.x_test, verbose=0), probabilities)
+    plain = build_model("lenet5", digits, zoo.Regularization(batch_norm=True))
+    assert {layer.compute_dtype for layer in plain.layers if layer.weights} == {"float32"}
+    assert plain.layers[-1].name != "predictions_float32"
+    with pytest.raises(ValueError, match="precision must be one of float32, mixed_bfloat16, got 'float16'"):
+        build_model("lenet5", digits, precision="float16")
+
+
 def test_augmentation_layers_go_in_the_model_only_for_model_placement(digits):
     in_model = build_model("lenet5", digits, augmentation="digits", placement="model")
     in_pipeline = build_model("lenet5", digits, augmentation="digits", placement="pipeline")

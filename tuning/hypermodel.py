@@ -202,8 +202,9 @@ class ZooHyperModel(kt.HyperModel):
         if self.splits is not None:
             from recipes.modeling import build_model
 
-            model = build_model(self.model_name, self.splits, reg,
-                                augmentation=self._augmentation(values["augmentation"]), seed=self.seed, **kwargs)
+            precision = self.recipe.precision if self.recipe is not None else "float32"
+            model = build_model(self.model_name, self.splits, reg, augmentation=self._augmentation(values["augmentation"]),
+                                seed=self.seed, precision=precision, **kwargs)
         else:
             model = self.entry.build(input_shape=self.input_shape, classes=self.classes, regularization=reg,
                                      **kwargs)
