@@ -109,10 +109,7 @@ def plot(rows: Sequence[dict[str, Any]], path) -> None:
         ax.set_title(f"{model}: {group[0]['train_examples']:,} Fashion-MNIST images, gap = train − test")
         ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    common.save_figure(fig, path)
 
 
 def _parser():

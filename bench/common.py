@@ -18,6 +18,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+# the project's argparse number types (their errors name the rule and the value)
+from recipes.cli import _positive_float as positive_float, _positive_int as positive_int  # noqa: F401
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
@@ -120,24 +123,19 @@ class Stopwatch:
         return time.perf_counter() - self.start
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
+def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Save a matplotlib figure atomically (temporary file + rename) and close it."""
+    import matplotlib.pyplot as plt
 
-
-def positive_float(text: str) -> float:
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
-    return value
+        fig.savefig(tmp, dpi=dpi)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def names_in(allowed: Sequence[str], what: str) -> Callable[[str], list[str]]:

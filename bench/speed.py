@@ -104,7 +104,7 @@ class Trainer:
                       jit_compile=jit_compile)
         self._fit(2)  # trace, compile, first steps
         seconds = self._fit(3) / 3
-        self.steps = max(3, math.ceil(call_seconds / max(seconds, 1e-4)))
+        self.steps = max(2, math.ceil(call_seconds / max(seconds, 1e-4)))
         self.seconds: list[float] = []
 
     def _fit(self, steps: int) -> float:
@@ -275,7 +275,7 @@ def _parser():
     parser.add_argument("--resnet50-size", type=common.positive_int, default=None, help="default 224")
     parser.add_argument("--image-size", type=common.positive_int, default=28,
                         help="input size of the mfu and precision models (default 28, Fashion-MNIST)")
-    parser.add_argument("--augment-images", type=common.positive_int, default=None, help="default 8192")
+    parser.add_argument("--augment-images", type=common.positive_int, default=None, help="default 4096")
     parser.add_argument("--output", default=None, help="the JSON (default bench/results/speed.json)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 rounds, short calls, small ResNet-50")
     return parser
@@ -288,7 +288,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     args.call_seconds = args.call_seconds or (0.3 if quick else 2.0)
     args.resnet50_batch = args.resnet50_batch or (2 if quick else 16)
     args.resnet50_size = args.resnet50_size or (64 if quick else 224)
-    args.augment_images = args.augment_images or (512 if quick else 8192)
+    args.augment_images = args.augment_images or (512 if quick else 4096)
     if args.resnet50_size < 32:
         raise ValueError(f"--resnet50-size must be >= 32 (ResNet-50 downsamples 32×), got {args.resnet50_size}")
     output = common.result_path("speed.json", quick, args.output)

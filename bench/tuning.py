@@ -89,10 +89,7 @@ def plot(curves: dict[str, list[tuple[int, float]]], reference: float, path) -> 
         ax.set_ylim(max(0.0, min(finite + [reference]) - 0.02), min(1.0, max(finite + [reference]) + 0.02))
     ax.legend(loc="lower right")
     fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    common.save_figure(fig, path)
 
 
 def _parser():
