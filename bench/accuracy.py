@@ -3,12 +3,14 @@
     python bench/accuracy.py                                   # all five rows, 10-18 min budget each
     python bench/accuracy.py --models lenet5,lstm-2x128        # some rows (others kept in the JSON)
     python bench/accuracy.py --models resnet20 --budget-minutes 60
+    python bench/accuracy.py --models resnet20 --precision mixed_bfloat16
     python bench/accuracy.py --quick                           # smoke run: 300 images, 2 epochs per row
 
 Data: the 60,000 training images with a 5,000-image validation carve-out (``validation_fraction=1/12``,
 seeded), the 10,000 test images evaluated once at the end of each run (``recipes.train.run``). Each row
 trains ``BENCH_RECIPES[name]``: a family's ``full`` preset (L2, dropout, batch norm, the "clothes"
-augmentation, early stopping) or a lighter preset, with the schedule and epochs noted there.
+augmentation, early stopping) or a lighter preset, with the schedule and epochs noted there, in the
+recipe's precision (float32) or ``--precision``.
 
 Time budget. ``--budget-minutes`` (per row; default ``BENCH_RECIPES``' own) bounds a row's wall time: a
 calibration times ``CALIBRATION_STEPS`` training steps of the same model first, the row then trains for
@@ -16,9 +18,9 @@ as many epochs as fit (at most the recipe's), so that the cosine schedule still 
 callback stops training cleanly after any epoch that leaves too little time for another one (the row is
 then still evaluated and reported, with ``stopped_by_budget: true``).
 
-Writes ``bench/results/accuracy.json`` (rows keyed by model and device, so rows run on different days or
-machines accumulate) and ``bench/results/accuracy.md`` (the table, with the published rows read from the
-``dataset-fashion-mnist`` package's README when it is installed).
+Writes ``bench/results/accuracy.json`` (rows keyed by name, device and precision, so rows run on different
+days, machines or precisions accumulate) and ``bench/results/accuracy.md`` (the table, with the published
+rows read from the ``dataset-fashion-mnist`` package's README when it is installed).
 """
 
 from __future__ import annotations
@@ -137,6 +139,33 @@ class BudgetStop:
         return _Budget()
 
 
+class _BatchClock:
+    """Keras callback factory: when each training and test batch ended (fit()'s own set-up not counted)."""
+
+    def __new__(cls):
+        import keras
+
+        class _Clock(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.train: list[float] = []
+                self.test: list[float] = []
+
+            def on_train_batch_end(self, batch, logs=None):
+                self.train.append(time.perf_counter())
+
+            def on_test_batch_end(self, batch, logs=None):
+                self.test.append(time.perf_counter())
+
+            @staticmethod
+            def seconds_per_batch(ends: list[float], skip: int) -> float:
+                """Mean time of the batches after the first ``skip`` (0.0 when fewer than one is left)."""
+                timed = ends[max(skip - 1, 0):]
+                return (timed[-1] - timed[0]) / (len(timed) - 1) if len(timed) > 1 else 0.0
+
+        return _Clock()
+
+
 def calibrate(recipe, steps: int = CALIBRATION_STEPS) -> dict[str, float]:
     """Seconds per training step and per validation step of ``recipe``'s model (timed after a warm-up)."""
     import keras
@@ -149,21 +178,18 @@ def calibrate(recipe, steps: int = CALIBRATION_STEPS) -> dict[str, float]:
                        seed=recipe.seed, limit=recipe.limit, test_limit=recipe.test_limit)
     policy = recipe.resolved_augmentation(splits.domain)
     model = build_model(recipe.model, splits, recipe.regularization, augmentation=policy, seed=recipe.seed,
-                        **dict(recipe.model_kwargs))
+                        precision=recipe.precision, **dict(recipe.model_kwargs))
     steps_per_epoch = max(1, math.ceil(len(splits.x_train) / recipe.batch_size))
     compile_model(model, recipe, steps_per_epoch)
-    warm = 3
+    warm = 3  # batches before the clock starts: tracing, the first tf.data fetch
     train = train_dataset(splits, recipe.batch_size, augmentation=policy, seed=recipe.seed).repeat()
-    model.fit(train.take(warm), verbose=0)
-    start = time.perf_counter()
-    model.fit(train.take(steps), verbose=0)
-    step_s = (time.perf_counter() - start) / steps
+    clock = _BatchClock()
+    model.fit(train.take(warm + steps), verbose=0, callbacks=[clock])
+    step_s = clock.seconds_per_batch(clock.train, warm)
     val = make_dataset(splits.x_val, splits.y_val, recipe.batch_size)
     val_steps = max(1, math.ceil(len(splits.x_val) / recipe.batch_size))
-    model.evaluate(val.take(1), verbose=0)
-    start = time.perf_counter()
-    model.evaluate(val.take(min(val_steps, steps)), verbose=0)
-    val_step_s = (time.perf_counter() - start) / min(val_steps, steps)
+    model.evaluate(val.take(min(val_steps, warm + steps)), verbose=0, callbacks=[clock])
+    val_step_s = clock.seconds_per_batch(clock.test, min(warm, val_steps - 1)) or step_s  # step_s: 1 batch only
     epoch_s = step_s * steps_per_epoch + val_step_s * val_steps
     # the final evaluation: train, validation and test sets once each, at the validation step rate
     eval_s = val_step_s * (steps_per_epoch + val_steps + math.ceil(len(splits.x_test) / recipe.batch_size))
@@ -174,7 +200,7 @@ def calibrate(recipe, steps: int = CALIBRATION_STEPS) -> dict[str, float]:
 
 
 def bench_row(spec: BenchRecipe, *, budget_minutes: float | None, seed: int, data_dir: str | None, out: str,
-              quick: bool, verbose: int) -> dict[str, Any]:
+              quick: bool, verbose: int, precision: str | None = None) -> dict[str, Any]:
     """Train one row and return its record."""
     from recipes.recipe import preset
     from recipes.train import run
@@ -184,6 +210,8 @@ def bench_row(spec: BenchRecipe, *, budget_minutes: float | None, seed: int, dat
     deadline = time.monotonic() + budget_s
     recipe = preset(spec.model, spec.preset, data="fashion_mnist", data_dir=data_dir,
                     validation_fraction=VALIDATION_FRACTION, seed=seed, **spec.overrides)
+    if precision is not None:
+        recipe = recipe.replace(precision=precision)
     if quick:
         recipe = recipe.quick()
     calib = calibrate(recipe, steps=3 if quick else CALIBRATION_STEPS)
@@ -200,6 +228,7 @@ def bench_row(spec: BenchRecipe, *, budget_minutes: float | None, seed: int, dat
     test = m["test_accuracy"]
     return {
         "name": spec.name, "model": spec.model, "family": _family(spec.model), "device": common.machine()["device"],
+        "precision": m["precision"],
         "test_accuracy": round(test, 4), "val_accuracy": round(m["val_accuracy"], 4),
         "train_accuracy": round(m["train_accuracy"], 4),
         "goal": spec.goal, "met_goal": test >= spec.goal,
@@ -232,7 +261,7 @@ def _minutes(seconds: float) -> str:
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
     """The accuracy table: our rows, goal met or not, the published rows, epochs and time."""
     head = ["row", "test acc.", "goal", "met", "published row (test acc.)", "epochs", "s/epoch",
-            "wall", "device", "seed"]
+            "wall", "device", "precision", "seed"]
     body = []
     for r in rows:
         published = "; ".join(f"{p['name']} {p['test_accuracy']}" for p in r["published"])
@@ -241,11 +270,12 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
             epochs += " (fitted to budget)"
         body.append([r.get("name", r["model"]), f"{r['test_accuracy']:.4f}", f"≥ {r['goal']:.3f}", "yes" if r["met_goal"] else "no",
                      published, epochs, r["seconds_per_epoch"], _minutes(r["row_wall_time_s"]),
-                     f"{r['machine']['cpus']}-core {r['device'].upper()}", r["seed"]])
+                     f"{r['machine']['cpus']}-core {r['device'].upper()}", r["precision"], r["seed"]])
     return common.markdown_table(head, body)
 
 
 def _parser():
+    from recipes.modeling import PRECISIONS
     from zoo.cli import ArgumentParser
 
     parser = ArgumentParser(prog="bench/accuracy.py", description=__doc__.splitlines()[0])
@@ -253,6 +283,8 @@ def _parser():
                         default=list(BENCH_RECIPES), help=f"comma-separated rows (default all: {','.join(BENCH_RECIPES)})")
     parser.add_argument("--budget-minutes", type=common.positive_float, default=None,
                         help="wall-time budget per row (default: each row's own, 10-18 minutes)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="every row's precision (default: the recipe's, float32)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=None, help="where the Fashion-MNIST IDX files are")
     parser.add_argument("--out", default="bench/runs", help="parent folder of the run folders")
@@ -276,15 +308,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(f"warning: not in the installed Fashion-MNIST README: {', '.join(missing)}", file=sys.stderr)
     for spec in specs:
         row = bench_row(spec, budget_minutes=args.budget_minutes, seed=args.seed, data_dir=args.data_dir,
-                        out=args.out, quick=args.quick, verbose=args.verbose)
+                        out=args.out, quick=args.quick, verbose=args.verbose, precision=args.precision)
         row["command"] = common.command("accuracy.py", argv)
         data = common.read_json(output, {"rows": []})
-        for old in data["rows"]:
-            old.setdefault("name", old["model"])
-        data["rows"] = [r for r in data["rows"] if (r["name"], r["device"]) != (row["name"], row["device"])]
+        key = ("name", "device", "precision")
+        data["rows"] = [r for r in data["rows"] if [r[k] for k in key] != [row[k] for k in key]]
         data["rows"].append(row)
         order = list(BENCH_RECIPES)
-        data["rows"].sort(key=lambda r: (order.index(r["name"]) if r["name"] in order else 99, r["device"]))
+        data["rows"].sort(key=lambda r: (order.index(r["name"]) if r["name"] in order else 99, r["device"],
+                                         r["precision"]))
         data["published_source"] = PUBLISHED_README
         common.write_json(output, data)
         common.write_text(output.with_suffix(".md"), markdown(data["rows"]))

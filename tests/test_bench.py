@@ -36,6 +36,7 @@ class _Result:
     (accuracy, ["--models", "vgg16"], ["--models", "vgg16", "lenet5"]),
     (accuracy, ["--budget-minutes", "0"], ["--budget-minutes", "'0'", "> 0"]),
     (accuracy, ["--out", "/proc/nope"], ["--out", "/proc/nope"]),
+    (accuracy, ["--precision", "fp16"], ["--precision", "fp16", "mixed_bfloat16"]),
     (ablation, ["--seeds", "0,x"], ["--seeds", "0,x"]),
     (ablation, ["--presets", "baseline,heavy"], ["--presets", "heavy", "early_stopping"]),
     (ablation, ["--train-images", "-5"], ["--train-images", "-5"]),
@@ -58,6 +59,24 @@ def test_common_helpers(tmp_path):
     assert common.mean_std([4.0]) == (4.0, 0.0)
     assert common.result_path("x.json", True, None).parts[-2:] == ("quick", "x.json")
     assert "| a | b |" in common.markdown_table(["a", "b"], [[1, 2]])
+
+
+def test_calibration_clock_times_the_batches_after_the_warm_up():
+    clock = accuracy._BatchClock()
+    for t in (10.0, 11.0, 12.0, 14.0, 16.0):  # batch end times: 3 warm-up batches, then 2 s per batch
+        clock.train.append(t)
+    assert clock.seconds_per_batch(clock.train, 3) == 2.0
+    assert clock.seconds_per_batch(clock.train, 0) == 1.5
+    assert clock.seconds_per_batch([5.0], 0) == 0.0
+
+
+def test_a_partial_speed_run_replaces_only_its_parts(tmp_path):
+    out = tmp_path / "speed.json"
+    common.write_json(out, {"mfu": {"lenet5": {"mfu": 0.1}}, "matmul": {"median_gflops": -1.0}, "command": "full"})
+    assert speed.main(["--parts", "matmul", "--rounds", "1", "--output", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["mfu"] == {"lenet5": {"mfu": 0.1}} and data["command"] == "full"
+    assert data["matmul"]["median_gflops"] > 0 and "--parts matmul" in data["partial_runs"]["matmul"]["command"]
 
 
 def test_published_rows_match_the_fashion_mnist_readme():
@@ -83,6 +102,11 @@ def test_accuracy_quick(tmp_path):
     assert row["name"] == "lenet5" and row["quick"] and 0.0 <= row["test_accuracy"] <= 1.0
     assert row["epochs_run"] >= 1 and row["machine"]["cpus"] >= 1 and "accuracy.py" in row["command"]
     assert "| lenet5 |" in out.with_suffix(".md").read_text()
+    assert row["precision"] == "float32"  # the recipe's default
+    assert accuracy.main(["--quick", "--models", "lenet5", "--precision", "mixed_bfloat16", "--out",
+                          str(tmp_path / "runs"), "--output", str(out), "--verbose", "0"]) == 0
+    rows = json.loads(out.read_text())["rows"]  # keyed by precision too
+    assert [r["precision"] for r in rows] == ["float32", "mixed_bfloat16"]
 
 
 @pytest.mark.slow
