@@ -309,6 +309,43 @@ def test_an_interrupted_search_resumes_without_rerunning_finished_trials(splits,
         tuning.search("lenet5", splits, space={"keep_prob": (0.6, 0.9)}, **kwargs)
 
 
+class KilledAtWrite(BaseException):
+    """What a SIGKILL right after one of KerasTuner's file writes leaves: no later write happens."""
+
+
+@pytest.mark.parametrize("trial_id, status", [
+    ("0", "COMPLETED"),  # trial.json says finished; oracle.json still lists it as running, no tuner0.json yet
+    ("1", "RUNNING"),    # trial.json of a started trial; oracle.json never heard of it
+])
+def test_a_search_killed_between_kerastuner_writes_resumes(splits, tmp_path, monkeypatch, trial_id, status):
+    kwargs = dict(tuner="random", directory=tmp_path, project_name="killed", retrain=False,
+                  **small(max_trials=3))
+    save_trial = kt.Oracle._save_trial
+
+    def save_then_die(oracle, trial):
+        save_trial(oracle, trial)
+        if trial.trial_id == trial_id and trial.status == status:
+            raise KilledAtWrite
+
+    monkeypatch.setattr(kt.Oracle, "_save_trial", save_then_die)
+    with pytest.raises(KilledAtWrite):
+        tuning.search("lenet5", splits, **kwargs)
+    monkeypatch.setattr(kt.Oracle, "_save_trial", save_trial)
+    folder = str(tmp_path / "killed")
+    before = trial_states(folder)
+    finished = {t: open(os.path.join(folder, f"trial_{t}", "trial.json")).read()
+                for t, s in before.items() if s == "COMPLETED"}
+    assert finished and before[trial_id] == status
+
+    result = tuning.search("lenet5", splits, **kwargs)
+    after = trial_states(folder)
+    assert sorted(after) == ["0", "1", "2"] and set(after.values()) == {"COMPLETED"}, after
+    assert not set(result.trials_run) & set(finished), "a finished trial ran again"
+    assert sorted(result.trials_run) == sorted(set(after) - set(finished))
+    for t, text in finished.items():
+        assert open(os.path.join(folder, f"trial_{t}", "trial.json")).read() == text
+
+
 # -- the command line -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv, needles", [

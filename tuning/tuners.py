@@ -54,6 +54,20 @@ class _ZooTunerMixin:
         self.trials_run: list[str] = []
         self._trial_started: dict[str, float] = {}
 
+    # -- resuming after a kill ----------------------------------------------------------------------
+    def on_search_begin(self):
+        super().on_search_begin()
+        if not self._is_worker():
+            # KerasTuner first writes its tuner file when a trial ends, after that trial's trial.json:
+            # killed in between, the next run found no tuner file, did not reload, and ran trial 0 again
+            # over the finished one. Written now, it is there before any trial file is.
+            self.save()
+
+    def reload(self):
+        super().reload()
+        if not self._is_worker():
+            _reconcile_oracle(self.oracle)
+
     # -- hooks -----------------------------------------------------------------------------------
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
@@ -127,6 +141,34 @@ class _ZooTunerMixin:
             history.history = history_dict
             histories.append(history)
         return histories
+
+
+_ENDED = ("COMPLETED", "FAILED")
+
+
+def _reconcile_oracle(oracle: kt.Oracle) -> None:
+    """Make a reloaded oracle agree with its trial files, which are written first.
+
+    KerasTuner writes a trial's ``trial.json``, then ``oracle.json``, then the tuner's file, each on its
+    own. A kill between them leaves ``oracle.json`` behind the trial files: a finished trial still listed
+    as running (the reload would queue it to run again) or a started trial not listed at all (it would
+    never run, yet count against ``max_trials``). The trial files decide.
+    """
+    queue = [t for t in oracle._retry_queue if oracle.trials[t].status not in _ENDED]
+    for trial_id, trial in oracle.trials.items():
+        if trial.status in _ENDED:
+            if trial_id not in oracle.end_order:
+                oracle.end_order.append(trial_id)
+                oracle._run_times[trial_id] = max(oracle._run_times[trial_id], 1)
+        elif trial_id not in oracle.end_order and trial_id not in queue:
+            queue.append(trial_id)
+        if trial_id not in oracle.start_order:
+            oracle.start_order.append(trial_id)
+        if oracle._id_to_hash[trial_id] is None:
+            value_hash = oracle._compute_values_hash(trial.hyperparameters.values)
+            oracle._tried_so_far.add(value_hash)
+            oracle._id_to_hash[trial_id] = value_hash
+    oracle._retry_queue = queue
 
 
 def _run_in_child(payload: dict) -> tuple:
