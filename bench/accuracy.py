@@ -60,6 +60,7 @@ class BenchRecipe:
 
 
 _LENET = (("2 Conv+pooling", 0.916),)
+_ALEXNET = (("AlexNet with Triplet loss", 0.899), ("2 Conv+3 FC ~1.8M parameters", 0.932))
 _LSTM = (("GRU+SVM with dropout", 0.897), ("MLP 256-128-100", 0.8833))
 # Each family's full preset with the clothes policy (flip + shifts), sized to a 2-core CPU, and for
 # LeNet-5, AlexNet and the LSTM lighter recipes (the full one left them with high bias: train accuracy
@@ -71,16 +72,13 @@ BENCH_RECIPES: dict[str, BenchRecipe] = {r.name: r for r in (
     BenchRecipe("lenet5-bn-flip", "lenet5", 0.920, _LENET, 10,
                 dict(augmentation="flip", keep_prob=0.9, batch_size=128, epochs=40),
                 "batchnorm preset + keep 0.9: Adam 3e-3 cosine, batch 128; BN; flips only", preset="batchnorm"),
-    BenchRecipe("alexnet_small", "alexnet_small", 0.930,
-                (("AlexNet with Triplet loss", 0.899), ("2 Conv+3 FC ~1.8M parameters", 0.932)), 12,
+    BenchRecipe("alexnet_small", "alexnet_small", 0.930, _ALEXNET, 12,
                 dict(augmentation="clothes", schedule="cosine", epochs=30),
                 "full preset, cosine: SGD momentum 0.01, batch 128; BN, λ 2.5e-4, keep 0.5; flip + shifts"),
-    BenchRecipe("alexnet_small-flip", "alexnet_small", 0.930,
-                (("AlexNet with Triplet loss", 0.899), ("2 Conv+3 FC ~1.8M parameters", 0.932)), 30,
+    BenchRecipe("alexnet_small-flip", "alexnet_small", 0.930, _ALEXNET, 30,
                 dict(augmentation="flip", schedule="cosine", epochs=30),
                 "full preset, cosine: SGD momentum 0.01, batch 128; BN, λ 2.5e-4, keep 0.5; flips only"),
-    BenchRecipe("alexnet_small-bn-flip", "alexnet_small", 0.930,
-                (("AlexNet with Triplet loss", 0.899), ("2 Conv+3 FC ~1.8M parameters", 0.932)), 30,
+    BenchRecipe("alexnet_small-bn-flip", "alexnet_small", 0.930, _ALEXNET, 30,
                 dict(augmentation="flip", keep_prob=0.8, schedule="cosine", epochs=30),
                 "batchnorm preset + keep 0.8, cosine: SGD momentum 0.01, batch 128; BN; flips only",
                 preset="batchnorm"),

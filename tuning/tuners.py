@@ -165,9 +165,7 @@ def _reconcile_oracle(oracle: kt.Oracle) -> None:
         if trial_id not in oracle.start_order:
             oracle.start_order.append(trial_id)
         if oracle._id_to_hash[trial_id] is None:
-            value_hash = oracle._compute_values_hash(trial.hyperparameters.values)
-            oracle._tried_so_far.add(value_hash)
-            oracle._id_to_hash[trial_id] = value_hash
+            oracle._record_values(trial)  # so a random draw does not repeat its values
     oracle._retry_queue = queue
 
 
