@@ -174,33 +174,27 @@ class _BatchClock:
 
 
 def calibrate(recipe, steps: int = CALIBRATION_STEPS) -> dict[str, float]:
-    """Seconds per training step and per validation step of ``recipe``'s model (timed after a warm-up)."""
+    """Seconds per training step and per validation step of ``recipe``'s model (timed after a warm-up),
+    prepared and trained by the one training path (``recipes.pipeline``)."""
     import keras
 
-    from recipes.data import load_data, make_dataset, train_dataset
-    from recipes.modeling import build_model
-    from recipes.train import compile_model
+    from recipes import pipeline
 
-    splits = load_data(recipe.data, data_dir=recipe.data_dir, validation_fraction=recipe.validation_fraction,
-                       seed=recipe.seed, limit=recipe.limit, test_limit=recipe.test_limit)
-    policy = recipe.resolved_augmentation(splits.domain)
-    model = build_model(recipe.model, splits, recipe.regularization, augmentation=policy, seed=recipe.seed,
-                        precision=recipe.precision, **dict(recipe.model_kwargs))
-    steps_per_epoch = max(1, math.ceil(len(splits.x_train) / recipe.batch_size))
-    compile_model(model, recipe, steps_per_epoch)
+    prepared = pipeline.prepare(recipe)
+    splits, steps_per_epoch = prepared.splits, prepared.steps_per_epoch
     warm = 3  # batches before the clock starts: tracing, the first tf.data fetch
-    train = train_dataset(splits, recipe.batch_size, augmentation=policy, seed=recipe.seed).repeat()
     clock = _BatchClock()
-    model.fit(train.take(warm + steps), verbose=0, callbacks=[clock])
+    pipeline.fit(prepared, x=prepared.train_data.repeat().take(warm + steps), epochs=1, validation_data=None,
+                 callbacks=[clock], verbose=0)
     step_s = clock.seconds_per_batch(clock.train, warm)
-    val = make_dataset(splits.x_val, splits.y_val, recipe.batch_size)
     val_steps = max(1, math.ceil(len(splits.x_val) / recipe.batch_size))
-    model.evaluate(val.take(min(val_steps, warm + steps)), verbose=0, callbacks=[clock])
+    timed = min(val_steps, warm + steps) * recipe.batch_size
+    pipeline.evaluate(prepared, splits.x_val[:timed], splits.y_val[:timed], callbacks=[clock])
     val_step_s = clock.seconds_per_batch(clock.test, min(warm, val_steps - 1)) or step_s  # step_s: 1 batch only
     epoch_s = step_s * steps_per_epoch + val_step_s * val_steps
     # the final evaluation: train, validation and test sets once each, at the validation step rate
     eval_s = val_step_s * (steps_per_epoch + val_steps + math.ceil(len(splits.x_test) / recipe.batch_size))
-    del model
+    del prepared
     keras.backend.clear_session()
     return {"step_s": step_s, "val_step_s": val_step_s, "epoch_s": epoch_s, "final_eval_s": eval_s,
             "steps_per_epoch": steps_per_epoch}

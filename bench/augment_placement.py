@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 
 from recipes import augment  # noqa: E402
 from recipes.data import DataError, DataSplits, load_data, train_dataset  # noqa: E402
-from recipes.modeling import build_model  # noqa: E402
+from recipes.modeling import build_model, training_model  # noqa: E402
 
 SETUPS = ("off", "pipeline", "model")
 
@@ -76,8 +76,8 @@ def setup(name: str, splits: DataSplits, policy: str, batch_size: int, seed: int
     used = "none" if name == "off" else policy
     keras.utils.set_random_seed(seed)
     bn = model_name != "lenet5" if batch_norm is None else batch_norm
-    model = build_model(model_name, splits, zoo.Regularization(batch_norm=bn), augmentation=used, seed=seed,
-                        placement=placement)
+    model = training_model(build_model(model_name, splits, zoo.Regularization(batch_norm=bn)), splits, used,
+                           seed=seed, placement=placement)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="sparse_categorical_crossentropy")
     dataset = train_dataset(splits, batch_size, augmentation=used, seed=seed, placement=placement)
     return model, dataset

@@ -140,8 +140,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         results[name] = {
             "trials": len(result.trials), "completed": len(result.completed), "epochs_spent": spent,
             "best_val_accuracy": result.best_score, "best_hyperparameters": result.best_hyperparameters,
-            "test_accuracy": (result.test_metrics or {}).get("accuracy"),
-            "retrain_epochs": (result.test_metrics or {}).get("epochs"), "seconds": round(time.perf_counter() - start, 1),
+            "test_accuracy": (result.test_metrics or {}).get("test_accuracy"),
+            "retrain_epochs": (result.test_metrics or {}).get("epochs_run"), "seconds": round(time.perf_counter() - start, 1),
             "curve": points, "directory": result.directory,
         }
         print(f"{name}: {len(result.trials)} trials, {spent} epochs, best val {result.best_score:.4f}, retrained test "

@@ -41,7 +41,7 @@ from typing import Sequence
 import keras
 
 __all__ = ["POLICIES", "DOMAIN_POLICIES", "AUGMENT_IN_MODEL", "PLACEMENTS", "default_policy", "check_policy",
-           "make_augmentation", "augment_in_model"]
+           "make_augmentation", "augment_in_model", "TrainingAugmentation"]
 
 POLICIES: dict[str, str] = {
     "none": "no augmentation",
@@ -166,3 +166,37 @@ def make_augmentation(policy: str, input_shape: Sequence[int], seed: int | None 
     else:  # pragma: no cover - POLICIES and this function must list the same names
         raise AssertionError(f"policy {policy!r} has no layers")
     return keras.Sequential([keras.Input(shape=shape)] + layers, name=f"augment_{policy}")
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class TrainingAugmentation(keras.layers.Layer):
+    """``make_augmentation(policy, ...)`` that runs only when ``training=True`` is passed (``fit`` does).
+
+    Keras' augmentation layers default to ``training=True`` in ``call``, and Keras hands that default on to
+    every later layer when ``training`` is not given, so a model with them inside runs dropout and batch
+    statistics (and updates BN's moving averages) in a plain ``model(x)``. This layer's default is
+    ``training=None``: without ``training=True`` it passes its input through and the rest of the model
+    runs in inference mode.
+    """
+
+    def __init__(self, policy: str, image_shape: Sequence[int], seed: int | None = None,
+                 value_range: Sequence[float] = (0.0, 255.0), **kwargs) -> None:
+        kwargs.setdefault("name", f"augment_{policy}")
+        super().__init__(**kwargs)
+        self.policy = _check_name(policy)
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.seed = seed
+        self.value_range = (float(value_range[0]), float(value_range[1]))
+        self.augmentation = make_augmentation(policy, self.image_shape, seed=seed, value_range=self.value_range)
+
+    def call(self, inputs, training=None):
+        if training and self.augmentation is not None:
+            return self.augmentation(inputs, training=True)
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "policy": self.policy, "image_shape": list(self.image_shape),
+                "seed": self.seed, "value_range": list(self.value_range)}

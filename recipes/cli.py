@@ -142,14 +142,14 @@ def add_training_options(parser: argparse.ArgumentParser, *, default_data: str =
     reg.add_argument("--keep-prob", type=_keep_prob, default=None, help="dropout keep-prob in (0, 1]")
     reg.add_argument("--batch-norm", dest="batch_norm", action="store_true", default=None, help="batch norm on")
     reg.add_argument("--no-batch-norm", dest="batch_norm", action="store_false", help="batch norm off")
-    reg.add_argument("--augment", default=None, metavar="POLICY|none|auto",
+    reg.add_argument("--augment", dest="augmentation", default=None, metavar="POLICY|none|auto",
                      help="augmentation policy (recipes.augment.POLICIES), none, or auto (the data's default)")
     reg.add_argument("--patience", type=_patience, default=None,
                      help="early stopping on val_loss after this many epochs without improvement; 0/none: off")
 
     opt = parser.add_argument_group("optimization")
     opt.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
-    opt.add_argument("--lr", type=_positive_float, default=None, help="learning rate")
+    opt.add_argument("--lr", dest="learning_rate", type=_positive_float, default=None, help="learning rate")
     opt.add_argument("--schedule", choices=SCHEDULES, default=None)
     opt.add_argument("--weight-decay", type=_nonnegative_float, default=None,
                      help="the optimizer's decoupled weight decay (sgd, momentum, nesterov, adamw)")
@@ -190,26 +190,21 @@ def build_parser(prog: str, *, description: str = "", default_model: str | None 
     return parser
 
 
-_ARG_TO_FIELD = {
-    "data": "data", "data_dir": "data_dir", "limit": "limit", "test_limit": "test_limit",
-    "baseline_error": "baseline_error", "l1": "l1", "l2": "l2", "keep_prob": "keep_prob",
-    "batch_norm": "batch_norm", "augment": "augmentation", "patience": "patience", "optimizer": "optimizer",
-    "lr": "learning_rate", "schedule": "schedule", "weight_decay": "weight_decay", "clipnorm": "clipnorm",
-    "epochs": "epochs", "batch_size": "batch_size", "seed": "seed", "precision": "precision",
-}
-
-
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``preset(...)`` overrides the command line asked for (options left out are not included)."""
+    """The ``Recipe.with_overrides`` values the command line asked for (options left out are not included).
+
+    Every option's ``dest`` is the Recipe (or Regularization) field it sets: ``--lr`` is ``learning_rate``,
+    ``--augment`` is ``augmentation``; ``--patience 0`` and ``--clipnorm none`` mean None (off).
+    """
+    from recipes.recipe import Recipe
+
     overrides = {}
-    for arg, field in _ARG_TO_FIELD.items():
-        value = getattr(args, arg, None)
+    for field in Recipe.override_names():
+        value = getattr(args, field, None)
         if value is None:
             continue
-        if arg == "patience" and value == 0:
-            value = None       # 0 / none: early stopping off
-        elif arg == "clipnorm" and value == 0:
-            value = None
+        if field in ("patience", "clipnorm") and value == 0:
+            value = None       # 0 / none: off
         overrides[field] = value
     return overrides
 

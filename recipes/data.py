@@ -718,9 +718,14 @@ def _split(raw: _Raw, validation_fraction: float, seed: int, limit: int | None,
 # tf.data pipelines
 # ------------------------------------------------------------------------------------------------------
 
-def make_dataset(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0, augmentation=None):
-    """``tf.data``: slices -> shuffle (seeded, reshuffled every epoch) -> batch -> augmentation -> prefetch.
+def make_dataset(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0, augmentation=None,
+                 epoch=None):
+    """``tf.data``: slices -> shuffle (seeded) -> batch -> augmentation -> prefetch.
 
+    Shuffling: with ``epoch`` (an integer ``tf.Variable`` that a callback sets at each epoch's start, as
+    ``recipes.pipeline.EpochSeeds`` does) the order of an epoch is a function of ``(seed, epoch)`` alone,
+    ``tf.random.experimental.stateless_shuffle`` keyed by both, so a resumed run sees the same order at
+    epoch 7 as the run it replaces; without it, ``Dataset.shuffle(seed=seed, reshuffle_each_iteration=True)``.
     ``augmentation`` (a Keras layer, e.g. from ``recipes.augment.make_augmentation``) is mapped over whole
     batches with ``num_parallel_calls=AUTOTUNE`` and called with ``training=True`` (Keras preprocessing
     layers are identities otherwise).
@@ -733,32 +738,57 @@ def make_dataset(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0,
         raise DataError(f"x has {len(x)} examples but y has {len(y)} labels")
     if len(x) == 0:
         raise DataError("the split is empty: no examples to batch")
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(int(batch_size))
+    if shuffle and epoch is not None:
+        dataset = _epoch_keyed_batches(x, y, int(batch_size), int(seed), epoch)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices((x, y))
+        if shuffle:
+            dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(int(batch_size))
     if augmentation is not None:
         dataset = dataset.map(lambda images, labels: (augmentation(images, training=True), labels),
                               num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def train_dataset(splits: DataSplits, batch_size: int, *, augmentation: str = "none", seed: int = 0,
-                  placement: str | None = None):
-    """The training pipeline: shuffled every epoch (seeded), batched, prefetched.
+def _epoch_keyed_batches(x, y, batch_size: int, seed: int, epoch):
+    """Batches in the order ``stateless_shuffle(range(n), key=(seed, epoch))``, read when each epoch begins."""
+    import tensorflow as tf
 
-    The augmentation policy runs here when the pipeline is its place (``placement="pipeline"``, or
-    ``placement=None`` and ``recipes.augment.AUGMENT_IN_MODEL`` is False); otherwise ``build_model`` puts
-    it in the model and this pipeline leaves the images alone. The policy must fit ``splits.domain``
-    (``recipes.augment.check_policy``).
+    images, labels, count = tf.constant(x), tf.constant(y), len(x)  # eager tensors, captured by reference
+
+    def order(_):
+        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(tf.convert_to_tensor(epoch), tf.int64)])
+        indices = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=key)
+        return tf.data.Dataset.from_tensor_slices(indices)
+
+    batches = tf.data.Dataset.from_tensors(0).flat_map(order).batch(batch_size)
+    return batches.map(lambda index: (tf.gather(images, index), tf.gather(labels, index)))
+
+
+def pipeline_augmentation(splits: DataSplits, augmentation: str = "none", *, seed: int = 0,
+                          placement: str | None = None):
+    """The augmentation layer the tf.data pipeline applies, or None when there is none or it runs in the model.
+
+    It runs in the pipeline when that is its place (``placement="pipeline"``, or ``placement=None`` and
+    ``recipes.augment.AUGMENT_IN_MODEL`` is False); otherwise ``recipes.modeling.training_model`` puts it in
+    the model. The policy must fit ``splits.domain`` (``recipes.augment.check_policy``).
     """
     from recipes import augment
 
     policy = augment.check_policy(augmentation, splits.domain)
-    layer = None
-    if policy != "none" and not augment.augment_in_model(placement):
-        layer = augment.make_augmentation(policy, splits.input_shape, seed=seed, value_range=splits.value_range)
-    return make_dataset(splits.x_train, splits.y_train, batch_size, shuffle=True, seed=seed, augmentation=layer)
+    if policy == "none" or splits.is_text or augment.augment_in_model(placement):
+        return None
+    return augment.make_augmentation(policy, splits.input_shape, seed=seed, value_range=splits.value_range)
+
+
+def train_dataset(splits: DataSplits, batch_size: int, *, augmentation: str = "none", seed: int = 0,
+                  placement: str | None = None, epoch=None):
+    """The training pipeline: shuffled every epoch (seeded; keyed by ``epoch`` when given), batched,
+    prefetched, augmented here when :func:`pipeline_augmentation` says so."""
+    layer = pipeline_augmentation(splits, augmentation, seed=seed, placement=placement)
+    return make_dataset(splits.x_train, splits.y_train, batch_size, shuffle=True, seed=seed, augmentation=layer,
+                        epoch=epoch)
 
 
 def eval_dataset(x, y, batch_size: int):

@@ -1,11 +1,21 @@
 """A zoo model wrapped with the preprocessing its data needs, so that a saved model carries it.
 
-    model = build_model("lenet5", splits, zoo.Regularization(l2=1e-4), augmentation="digits", seed=0)
+    model = build_model("lenet5", splits, zoo.Regularization(l2=1e-4), seed=0)      # the inference model
+    trainer = training_model(model, splits, augmentation="digits", seed=0)           # what fit trains
 
-The graph is ``keras.Input(splits.input_shape)`` -> [augmentation layers, only when augmentation runs in
-the model] -> ``Normalization`` with the per-channel mean and variance of ``splits.x_train`` (never
-validation or test data) -> ``zoo.build(model_name, input_tensor=..., classes=splits.classes, ...)``.
-Text models get the int32 tokens as they are (no normalization, no augmentation).
+``build_model`` gives the **inference model**: ``keras.Input(splits.input_shape)`` -> ``Normalization`` with
+the per-channel mean and variance of ``splits.x_train`` (never validation or test data) ->
+``zoo.build(model_name, input_tensor=..., classes=splits.classes, ...)``, one functional model with a single
+tensor input (``model.input.shape`` works, an export's ``serve(x)`` takes ``x``). It never augments, and
+dropout and batch norm run in inference mode unless ``training=True`` is passed. Text models get the int32
+tokens as they are (no normalization, no augmentation). This is what a run folder saves.
+
+``training_model`` puts the augmentation in front of it when augmentation runs in the model: ``Input ->
+recipes.augment.TrainingAugmentation -> the inference model``, sharing its weights. The augmentation layer
+works only when ``training=True`` is passed (``fit`` does) and passes images through otherwise, so even
+the training model behaves at inference (Keras' own augmentation layers default to ``training=True`` and hand
+that on to every later layer: a model with them inside would run dropout and batch statistics in a plain
+``model(x)``).
 
 Augmentation sits before the normalization on purpose: its layers work on the raw pixel scale, exactly as
 they do in the tf.data pipeline, so shifted-in pixels are background (0) and RandomContrast clips to the
@@ -29,7 +39,7 @@ import zoo
 from recipes import augment
 from recipes.data import DataSplits
 
-__all__ = ["build_model", "check_model_fits", "normalization_layer", "channel_statistics", "PRECISIONS",
+__all__ = ["build_model", "training_model", "check_model_fits", "normalization_layer", "channel_statistics", "PRECISIONS",
            "dtype_policy"]
 
 # Keras dtype policies a recipe may train under (``Recipe.precision``); bench/speed.py times both.
@@ -120,17 +130,12 @@ def _accepts(builder, argument: str) -> bool:
 
 
 def build_model(model_name: str, splits: DataSplits, regularization: zoo.Regularization | None = None, *,
-                augmentation: str = "none", seed: int = 0, placement: str | None = None,
                 precision: str = "float32", **builder_kwargs: Any) -> keras.Model:
-    """``zoo.build(model_name)`` on ``splits``' inputs, behind normalization (and augmentation) layers.
+    """The inference model: ``zoo.build(model_name)`` on ``splits``' inputs, behind their Normalization.
 
     Args:
         regularization: the ``zoo.Regularization`` for every layer of the zoo model (None: the builder's
             default).
-        augmentation: a policy of ``recipes.augment.POLICIES`` that fits ``splits.domain``; its layers go in
-            the model only when augmentation runs in the model (``placement="model"``, or ``placement=None``
-            and ``recipes.augment.AUGMENT_IN_MODEL``), else ``recipes.data.train_dataset`` applies it.
-        seed: seeds the augmentation layers.
         precision: ``"float32"``, or ``"mixed_bfloat16"``: every layer computes in bfloat16 with float32
             weights (Keras mixed precision), and the classifier's softmax runs in a float32 layer of its own
             (``predictions_float32``) so that the loss sees float32 probabilities.
@@ -139,25 +144,37 @@ def build_model(model_name: str, splits: DataSplits, regularization: zoo.Regular
             (``splits.vocab_size``) is passed as the builder's ``vocab_size`` (or ``num_words`` ...) argument
             unless given.
     Raises:
-        ValueError: unknown model, a model kind that does not fit the data, a policy that does not fit.
+        ValueError: unknown model, a model kind that does not fit the data.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     entry = check_model_fits(model_name, splits)
-    policy = augment.check_policy(augmentation, splits.domain)
-    clash = sorted({"input_shape", "input_tensor", "classes"} & set(builder_kwargs))
+    clash = sorted({"input_shape", "input_tensor", "classes", "augmentation"} & set(builder_kwargs))
     if clash:
-        raise ValueError(f"build_model takes {', '.join(clash)} from the data ({splits.name}); do not pass them")
+        raise ValueError(f"build_model takes {', '.join(clash)} from the data ({splits.name}) or from "
+                         f"training_model; do not pass them")
     if regularization is not None:
         builder_kwargs["regularization"] = regularization
-
     if precision != "float32":
         with dtype_policy(precision):
-            return _mixed_model(model_name, splits, policy, seed, placement, entry, builder_kwargs)
-    return _build(model_name, splits, policy, seed, placement, entry, builder_kwargs)
+            return _mixed_model(model_name, splits, entry, builder_kwargs)
+    return _build(model_name, splits, entry, builder_kwargs)
 
 
-def _build(model_name, splits, policy, seed, placement, entry, builder_kwargs) -> keras.Model:
+def training_model(model: keras.Model, splits: DataSplits, augmentation: str = "none", *, seed: int = 0,
+                   placement: str | None = None) -> keras.Model:
+    """What ``fit`` trains: ``model`` itself, or ``model`` behind ``augment.TrainingAugmentation`` when
+    ``augmentation`` (a policy that fits ``splits.domain``) runs in the model (``placement="model"``, or
+    ``placement=None`` and ``recipes.augment.AUGMENT_IN_MODEL``). The two share every weight."""
+    policy = augment.check_policy(augmentation, splits.domain)
+    if policy == "none" or splits.is_text or not augment.augment_in_model(placement):
+        return model
+    inputs = keras.Input(shape=splits.input_shape, name="inputs")
+    layer = augment.TrainingAugmentation(policy, splits.input_shape, seed=seed, value_range=splits.value_range)
+    return keras.Model(inputs, model(layer(inputs)), name=f"{model.name}_training")
+
+
+def _build(model_name, splits, entry, builder_kwargs) -> keras.Model:
     if splits.is_text:
         inputs = keras.Input(shape=splits.input_shape, dtype="int32", name="tokens")
         x = inputs
@@ -168,22 +185,19 @@ def _build(model_name, splits, policy, seed, placement, entry, builder_kwargs) -
                     break
     else:
         inputs = keras.Input(shape=splits.input_shape, name="inputs")
-        x = inputs
-        if policy != "none" and augment.augment_in_model(placement):
-            layer = augment.make_augmentation(policy, splits.input_shape, seed=seed,
-                                              value_range=splits.value_range)
-            x = layer(x)
-        x = normalization_layer(splits.x_train)(x)
-    return zoo.build(model_name, input_tensor=x, classes=splits.classes, **builder_kwargs)
+        x = normalization_layer(splits.x_train)(inputs)
+    model = zoo.build(model_name, input_tensor=x, classes=splits.classes, **builder_kwargs)
+    # input_tensor makes keras.applications-style builders take their inputs as a list; one tensor instead
+    return keras.Model(inputs, model.output, name=model.name)
 
 
-def _mixed_model(model_name, splits, policy, seed, placement, entry, builder_kwargs) -> keras.Model:
+def _mixed_model(model_name, splits, entry, builder_kwargs) -> keras.Model:
     if builder_kwargs.get("include_top", True) is False:
-        return _build(model_name, splits, policy, seed, placement, entry, builder_kwargs)
+        return _build(model_name, splits, entry, builder_kwargs)
     activation = builder_kwargs.pop("classifier_activation", "softmax")
-    model = _build(model_name, splits, policy, seed, placement, entry, dict(builder_kwargs, classifier_activation=None))
+    model = _build(model_name, splits, entry, dict(builder_kwargs, classifier_activation=None))
     outputs = keras.layers.Activation(activation or "linear", dtype="float32", name="predictions_float32")(model.output)
-    return keras.Model(model.inputs, outputs, name=model.name)
+    return keras.Model(model.input, outputs, name=model.name)
 
 
 @contextlib.contextmanager

@@ -53,6 +53,7 @@ PRESETS: tuple[str, ...] = ("baseline", "l2", "l1", "dropout", "batchnorm", "aug
 CUSTOM = "custom"   # the preset label of a Recipe built by hand
 AUTO = "auto"       # augmentation: the data's default policy
 RESERVED_MODEL_KWARGS = ("input_shape", "input_tensor", "classes", "regularization")
+REGULARIZATION_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Regularization))
 
 # What ``--quick`` / ``run(quick=True)`` does to a recipe: a seconds-long smoke run.
 QUICK = MappingProxyType({"epochs": 2, "limit": 300, "test_limit": 100, "batch_size": 32})
@@ -332,6 +333,37 @@ class Recipe:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
+    @classmethod
+    def override_names(cls) -> tuple[str, ...]:
+        """What :meth:`with_overrides` takes: every field but ``model`` and ``preset``, and the
+        ``zoo.Regularization`` fields (``l1``, ``l2``, ``keep_prob``, ``batch_norm``)."""
+        fields = tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("model", "preset"))
+        return fields + REGULARIZATION_FIELDS
+
+    def with_overrides(self, **values: Any) -> "Recipe":
+        """A copy with ``values`` applied: the one way command-line options, a preset's overrides and a
+        tuning trial's hyperparameters become a Recipe.
+
+        Names are Recipe fields or ``Regularization`` fields (those change ``regularization`` one knob at a
+        time, after a ``regularization=`` given in the same call); ``model_kwargs`` are merged into the
+        recipe's. Building the new Recipe is the validation: a bad value raises the field's ValueError.
+        """
+        unknown = sorted(set(values) - set(self.override_names()))
+        if unknown:
+            raise ValueError(f"unknown override(s) {', '.join(unknown)}; allowed: "
+                             f"{', '.join(self.override_names())}")
+        knobs = {k: values.pop(k) for k in REGULARIZATION_FIELDS if k in values}
+        reg = values.pop("regularization", self.regularization)
+        if isinstance(reg, Mapping):
+            reg = Regularization.from_dict(dict(reg))
+        if not isinstance(reg, Regularization):
+            raise _bad("regularization", "a zoo.Regularization", reg)
+        if "model_kwargs" in values:
+            if not isinstance(values["model_kwargs"], Mapping):
+                raise _bad("model_kwargs", "a dict of builder arguments", values["model_kwargs"])
+            values["model_kwargs"] = {**dict(self.model_kwargs), **dict(values["model_kwargs"])}
+        return self.replace(regularization=reg.replace(**knobs) if knobs else reg, **values)
+
     def quick(self) -> "Recipe":
         """The seconds-long smoke-run version: few epochs, a small subset, small batches (``QUICK``)."""
         return self.replace(
@@ -357,9 +389,6 @@ class Recipe:
         return "".join(c if c.isalnum() or c in "_." else "_" for c in base) or "data"
 
 
-_REGULARIZATION_FIELDS = ("l1", "l2", "keep_prob", "batch_norm")
-
-
 def preset(model: str, name: str, **overrides: Any) -> Recipe:
     """The named preset (``PRESETS``) for ``model``, with fields changed by ``overrides``.
 
@@ -370,12 +399,6 @@ def preset(model: str, name: str, **overrides: Any) -> Recipe:
     if name not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {name!r}")
     fam = family_defaults(model)
-    allowed = [f.name for f in dataclasses.fields(Recipe) if f.name not in ("model", "preset")]
-    unknown = sorted(set(overrides) - set(allowed) - set(_REGULARIZATION_FIELDS))
-    if unknown:
-        raise ValueError(f"preset() got unknown override(s) {unknown}; allowed: "
-                         f"{', '.join(allowed + list(_REGULARIZATION_FIELDS))}")
-
     reg = Regularization.none()
     augmentation, patience = "none", None
     if name == "l2":
@@ -393,18 +416,9 @@ def preset(model: str, name: str, **overrides: Any) -> Recipe:
     elif name == "full":
         reg = Regularization(l1=0.0, l2=fam.l2, keep_prob=fam.full_keep_prob, batch_norm=True)
         augmentation, patience = fam.augmentation, fam.patience
-
-    if "regularization" in overrides:
-        reg = overrides.pop("regularization")
-        if isinstance(reg, Mapping):
-            reg = Regularization.from_dict(dict(reg))
-    knobs = {k: overrides.pop(k) for k in _REGULARIZATION_FIELDS if k in overrides}
-    if knobs:
-        reg = reg.replace(**knobs)
-    fields: dict[str, Any] = dict(
-        model=model, preset=name, regularization=reg, augmentation=augmentation, patience=patience,
-        optimizer=fam.optimizer, learning_rate=fam.learning_rate, schedule=fam.schedule,
-        batch_size=fam.batch_size, epochs=fam.epochs, clipnorm=fam.clipnorm,
-    )
-    fields.update(overrides)
-    return Recipe(**fields)
+    base = Recipe(model=model, preset=name, regularization=reg, augmentation=augmentation, patience=patience,
+                  optimizer=fam.optimizer, learning_rate=fam.learning_rate, schedule=fam.schedule,
+                  batch_size=fam.batch_size, epochs=fam.epochs, clipnorm=fam.clipnorm)
+    if "model_kwargs" in overrides:  # a preset has no builder arguments of its own
+        base = base.replace(model_kwargs=overrides.pop("model_kwargs"))
+    return base.with_overrides(**overrides)

@@ -47,3 +47,35 @@ def kill_process_group(process, timeout=30):
         except ProcessLookupError:
             pass
     process.wait(timeout=timeout)
+
+
+def assert_inference_model(path, x, export_dir):
+    """What a saved recipe or tuner model must be: an inference model.
+
+    Loaded the ordinary Keras way, two ``model(x)`` calls are bitwise equal and equal ``predict(x)`` to
+    1e-6, no batch-norm moving statistic moves, ``model.input.shape`` works (one tensor in), and
+    ``model.export(...)`` then ``serve(x)`` equals ``predict(x)`` to 1e-5.
+    """
+    import keras
+    import numpy as np
+
+    import zoo  # noqa: F401  (registers the zoo's layers)
+
+    model = keras.models.load_model(path)
+    assert tuple(model.input.shape[1:]) == tuple(x.shape[1:])
+    moving = [v for v in model.variables if "moving_" in v.path]
+    before = [np.array(keras.ops.convert_to_numpy(v)) for v in moving]
+    first, second = np.asarray(model(x)), np.asarray(model(x))
+    np.testing.assert_array_equal(first, second)
+    predicted = model.predict(x, verbose=0)
+    np.testing.assert_allclose(first, predicted, rtol=0, atol=1e-6)
+    for variable, value in zip(moving, before):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), value, err_msg=variable.path)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        model.export(str(export_dir), verbose=False)
+        reloaded = tf.saved_model.load(str(export_dir))  # held: its variables live as long as it does
+        served = np.asarray(reloaded.serve(tf.constant(x)))
+        np.testing.assert_allclose(served, predicted, rtol=0, atol=1e-5)
+    return model

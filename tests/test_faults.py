@@ -118,6 +118,50 @@ def test_training_killed_mid_epoch_resumes_from_its_last_finished_epoch(tmp_path
         assert (folder / file).is_file(), file
 
 
+def _run_to_end(command, log):
+    result = subprocess.run([sys.executable, "-m", *command], capture_output=True, text=True, timeout=300,
+                            cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _finished_folder(out):
+    (name,) = _complete_looking(out)
+    folder = out / name
+    metrics = json.loads((folder / "metrics.json").read_text())
+    return (folder / "history.csv").read_text(), metrics
+
+
+def test_a_resumed_run_ends_exactly_as_the_uninterrupted_run(tmp_path):
+    """The main job's recipe (dropout, batch norm, augmentation, early stopping, a cosine schedule) killed
+    with SIGKILL once its second epoch is backed up, then rerun: the same history.csv, byte for byte, and
+    the same metrics.json numbers as an uninterrupted run of the same command (wall time aside, and
+    ``resumed_from_epoch``, which says what happened)."""
+    command = ["recipes.lenet5", "--epochs", "6", "--verbose", "2"]
+    _run_to_end([*command, "--out", str(tmp_path / "straight")], tmp_path / "straight.log")
+    out = tmp_path / "killed"
+    inprogress = out / ".inprogress"
+    first = _start([*command, "--out", str(out)], tmp_path / "first.log")
+    try:
+        def two_epochs_backed_up():
+            works = list(inprogress.iterdir()) if inprogress.exists() else []
+            return len(works) == 1 and _backup_epoch(works[0]) >= 2
+
+        _wait_for(first, two_epochs_backed_up, timeout=240, log=tmp_path / "first.log")
+    finally:
+        _kill(first)
+    (work,) = inprogress.iterdir()
+    assert 2 <= _backup_epoch(work) < 6
+    second = _run_to_end([*command, "--out", str(out)], tmp_path / "second.log")
+    assert "Resuming" in second.stdout
+    history, metrics = _finished_folder(out)
+    expected_history, expected = _finished_folder(tmp_path / "straight")
+    assert history == expected_history
+    assert metrics["resumed_from_epoch"] >= 2 and expected["resumed_from_epoch"] == 0
+    aside = ("wall_time_s", "resumed_from_epoch")
+    assert {k: v for k, v in metrics.items() if k not in aside} == {k: v for k, v in expected.items() if k not in aside}
+
+
 # -- a tuner search ----------------------------------------------------------------------------------------
 MAX_TRIALS = 3
 

@@ -1,4 +1,5 @@
-"""recipes.modeling.build_model: train-only normalization, augmentation placement, kind checks, save/load."""
+"""recipes.modeling: the inference model (train-only normalization, one tensor in), the training model
+(augmentation placement, inference-safe), kind checks, save/load."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import zoo
 from recipes import augment
 from recipes.data import DataSplits, load_data, train_dataset
-from recipes.modeling import build_model, channel_statistics, check_model_fits
+from recipes.modeling import build_model, channel_statistics, check_model_fits, training_model
 
 
 @pytest.fixture(scope="module")
@@ -64,16 +65,18 @@ def test_channel_statistics_in_chunks_matches_numpy():
 
 def test_lenet5_on_digits_trains_one_epoch_and_round_trips_safe_mode(digits, tmp_path):
     keras.utils.set_random_seed(0)
-    model = build_model("lenet5", digits, zoo.Regularization(l2=1e-4, keep_prob=0.8), augmentation="digits",
-                        seed=0, placement="model")
-    assert model.output_shape == (None, 10)
-    assert _layer(model, keras.Sequential).name == "augment_digits"
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(train_dataset(digits, 64, augmentation="digits", seed=0, placement="model"), epochs=1,
-                        verbose=0)
+    model = build_model("lenet5", digits, zoo.Regularization(l2=1e-4, keep_prob=0.8))
+    trainer = training_model(model, digits, "digits", seed=0, placement="model")
+    assert model.output_shape == (None, 10) and model.input.shape == (None, 8, 8, 1)
+    assert _layer(trainer, augment.TrainingAugmentation).name == "augment_digits"
+    assert _layer(model, augment.TrainingAugmentation) is None
+    trainer.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = trainer.fit(train_dataset(digits, 64, augmentation="digits", seed=0, placement="model"), epochs=1,
+                          verbose=0)
     assert np.isfinite(history.history["loss"][0])
     before = model.predict(digits.x_test, verbose=0)
-    np.testing.assert_array_equal(before, model.predict(digits.x_test, verbose=0))  # no augmentation at inference
+    np.testing.assert_array_equal(before, trainer.predict(digits.x_test, verbose=0))  # shared weights
+    np.testing.assert_array_equal(np.asarray(trainer(digits.x_test)), np.asarray(trainer(digits.x_test)))
     path = tmp_path / "lenet5_digits.keras"
     model.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)
@@ -81,7 +84,27 @@ def test_lenet5_on_digits_trains_one_epoch_and_round_trips_safe_mode(digits, tmp
     mean, variance = channel_statistics(digits.x_train)  # the statistics travel with the saved model
     np.testing.assert_allclose(np.ravel(_layer(loaded, keras.layers.Normalization).mean), mean, rtol=1e-6)
     np.testing.assert_allclose(np.ravel(_layer(loaded, keras.layers.Normalization).variance), variance, rtol=1e-6)
+    loaded.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     assert loaded.evaluate(digits.x_test, digits.y_test, verbose=0)[1] > 0.2  # learned something in one epoch
+
+
+def test_training_model_augments_only_when_training_is_passed(digits):
+    model = build_model("lenet5", digits, zoo.Regularization(keep_prob=0.5, batch_norm=True))
+    trainer = training_model(model, digits, "digits", seed=0, placement="model")
+    x = digits.x_test[:32]
+    moving = [v for v in trainer.variables if "moving" in v.path]
+    before = [keras.ops.convert_to_numpy(v).copy() for v in moving]
+    plain = np.asarray(trainer(x))
+    np.testing.assert_array_equal(plain, np.asarray(trainer(x)))
+    np.testing.assert_array_equal(plain, np.asarray(model(x)))
+    for variable, value in zip(moving, before):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), value)
+    assert not np.allclose(np.asarray(trainer(x, training=True)), plain)  # augmentation, dropout and BN at work
+    layer = _layer(trainer, augment.TrainingAugmentation)
+    np.testing.assert_array_equal(np.asarray(layer(x)), x)
+    assert not np.array_equal(np.asarray(layer(x, training=True)), x)
+    clone = augment.TrainingAugmentation.from_config(layer.get_config())
+    assert (clone.policy, clone.image_shape, clone.value_range) == ("digits", (8, 8, 1), digits.value_range)
 
 
 def test_mixed_bfloat16_computes_in_bf16_with_a_float32_softmax_and_restores_the_policy(digits, tmp_path):
@@ -108,24 +131,27 @@ def test_mixed_bfloat16_computes_in_bf16_with_a_float32_softmax_and_restores_the
 
 
 def test_augmentation_layers_go_in_the_model_only_for_model_placement(digits):
-    in_model = build_model("lenet5", digits, augmentation="digits", placement="model")
-    in_pipeline = build_model("lenet5", digits, augmentation="digits", placement="pipeline")
     plain = build_model("lenet5", digits)
-    assert _layer(in_model, keras.Sequential) is not None
-    assert _layer(in_pipeline, keras.Sequential) is None and _layer(plain, keras.Sequential) is None
-    assert in_pipeline.count_params() == plain.count_params() == in_model.count_params()
-    default = build_model("lenet5", digits, augmentation="digits")
-    assert (_layer(default, keras.Sequential) is not None) == augment.AUGMENT_IN_MODEL
+    in_model = training_model(plain, digits, "digits", placement="model")
+    assert training_model(plain, digits, "digits", placement="pipeline") is plain
+    assert training_model(plain, digits, "none", placement="model") is plain
+    assert _layer(in_model, augment.TrainingAugmentation) is not None
+    assert in_model.count_params() == plain.count_params()
+    default = training_model(plain, digits, "digits")
+    assert (default is not plain) == augment.AUGMENT_IN_MODEL
     # augmentation before normalization: the layers see raw pixels (0..16)
-    names = [layer.name for layer in in_model.layers]
-    assert names.index("augment_digits") < names.index("normalization")
+    assert isinstance(in_model.layers[1], augment.TrainingAugmentation) and len(in_model.layers) == 3
+    assert in_model.layers[-1] is plain and isinstance(plain.layers[1], keras.layers.Normalization)
 
 
 def test_policy_that_does_not_fit_is_refused(digits):
+    plain = build_model("lenet5", digits)
     with pytest.raises(ValueError, match="augmentation='natural' does not fit digits"):
-        build_model("lenet5", digits, augmentation="natural")
+        training_model(plain, digits, "natural")
     with pytest.raises(ValueError, match="augmentation must be one of"):
-        build_model("lenet5", digits, augmentation="cutout")
+        training_model(plain, digits, "cutout")
+    with pytest.raises(ValueError, match="build_model takes augmentation"):
+        build_model("lenet5", digits, augmentation="digits")
 
 
 def test_arguments_taken_from_the_data_and_builder_kwargs(digits):
@@ -188,7 +214,7 @@ def test_text_models_get_int_tokens_unnormalized_and_the_vocabulary(tiny_text_mo
     assert model.inputs[0].dtype == "int32" and _layer(model, keras.layers.Normalization) is None
     assert model.predict(text.x_test, verbose=0).shape == (8, 2)
     with pytest.raises(ValueError, match="takes no image augmentation"):
-        build_model(name, text, augmentation="shift")
+        training_model(model, text, "shift")
     with pytest.raises(ValueError, match=rf"'{name}' \(text model\) needs integer token sequences"):
         build_model(name, digits)
 
@@ -201,9 +227,11 @@ def test_other_zoo_models_build_behind_the_preprocessing(model_name):
     if model_name not in zoo.list_models():
         pytest.skip(f"{model_name} is not registered yet")
     splits = _synthetic(shape=(32, 32, 3), n=(20, 5, 5), classes=4)
-    model = build_model(model_name, splits, zoo.Regularization(), augmentation="natural", placement="model")
-    assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 4)
+    model = build_model(model_name, splits, zoo.Regularization())
+    trainer = training_model(model, splits, "natural", placement="model")
+    assert trainer.input_shape == model.input_shape == (None, 32, 32, 3) and trainer.output_shape == (None, 4)
     assert _layer(model, keras.layers.Normalization) is not None
+    np.testing.assert_array_equal(trainer.predict(splits.x_test, verbose=0), model.predict(splits.x_test, verbose=0))
     assert model.predict(splits.x_test, verbose=0).shape == (5, 4)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 import recipes.cli
 import zoo
-from conftest import assert_one_line_error
+from conftest import assert_inference_model, assert_one_line_error
 
 SCRIPTS = {  # script -> the model it trains by default
     "lenet5": "lenet5",
@@ -51,6 +51,12 @@ def test_script_quick_run_writes_a_complete_run_folder(script, run_cli, tmp_path
     assert f"test accuracy {metrics['test_accuracy']:.4f}" in result.stdout
     assert f"Verdict: {metrics['verdict']['kind']}" in result.stdout
     assert not (out / ".inprogress").exists()
+    # what the run folder holds is the inference model: no augmentation, dropout or batch statistics
+    from recipes.data import load_data
+
+    x = load_data("digits").x_test[:64]
+    for saved in ("model.keras", "best.keras"):
+        assert_inference_model(folder / saved, x, tmp_path / f"export-{saved}")
 
 
 def test_lenet5_runs_as_a_file_too(run_cli, tmp_path):

@@ -15,7 +15,7 @@ import pytest
 
 import tuning
 import zoo
-from conftest import assert_one_line_error
+from conftest import assert_inference_model, assert_one_line_error
 from recipes.data import load_data
 from tuning.__main__ import main as tuning_main
 from tuning.space import Choice, Fixed, Range, make_space, parse_assignment
@@ -215,12 +215,37 @@ def _check_outputs(result, n_trials):
     assert not any(k.startswith("tuner/") for k in result.best_hyperparameters)
     assert best["score"] == pytest.approx(max(r.score for r in result.completed))
     metrics = json.load(open(os.path.join(directory, "test_metrics.json")))
-    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["trained_on"] == "train+validation"
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["trained_on"] == "train+validation"
+    assert metrics["test_error"] == pytest.approx(1.0 - metrics["test_accuracy"])
     assert metrics["train_examples"] == 200 and metrics["test_examples"] == 60
     loaded = keras.models.load_model(os.path.join(directory, "best_model.keras"))
     x = np.zeros((2, 8, 8, 1), "float32")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), result.best_model.predict(x, verbose=0), atol=1e-5)
     assert [float(r.l2) for r in _regularizers(loaded)] == [pytest.approx(result.best_hyperparameters["l2"])] * 5
+    from recipes.data import load_data
+
+    assert_inference_model(os.path.join(directory, "best_model.keras"), load_data("digits").x_test[:32],
+                           os.path.join(directory, "export"))
+
+
+def test_a_rerun_trial_trains_exactly_as_the_first_time(splits):
+    """KerasTuner reruns a trial killed mid-way from its first epoch; every trial's randomness is a function
+    of the recipe's seed (weights, shuffle order, dropout and augmentation by epoch), so the rerun ends as
+    the uninterrupted trial would have, whatever ran in the process before."""
+    from recipes.recipe import preset
+
+    hm = tuning.ZooHyperModel("lenet5", splits=splits, recipe=preset("lenet5", "full", epochs=2, batch_size=32))
+    values = {"l2": 1e-4, "keep_prob": 0.7, "learning_rate": 3e-3}
+    histories = []
+    for _ in range(2):
+        hp = kt.HyperParameters()
+        hp.values = dict(values)
+        model = hm.build(hp)
+        histories.append(hm.fit(hp, model, epochs=2, verbose=0).history)
+        keras.utils.set_random_seed(99)  # whatever the process drew in between
+    assert histories[0] == histories[1]
+    with pytest.raises(ValueError, match="trains the model its own build"):
+        hm.fit(hp, keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]), epochs=1)
 
 
 @pytest.mark.parametrize("tuner", ["random", "bayesian", "grid"])

@@ -5,6 +5,7 @@
     result.best_hyperparameters     # {'penalty': 'l2', 'l2': 3.1e-05, 'keep_prob': 0.83, 'learning_rate': ...}
     print(result.table())           # every trial: hyperparameters, score, epochs, status
     result.test_metrics             # the best configuration retrained on train+validation, tested once
+                                    # (metrics.json's names: test_accuracy, test_loss, train_loss, ...)
 
     hm = tuning.ZooHyperModel("lenet5", splits=splits, space={"keep_prob": (0.6, 0.9)},
                               fixed={"batch_norm": False})          # a keras_tuner.HyperModel
@@ -14,7 +15,10 @@
         --space l2=1e-6:1e-2 --space keep_prob=0.5:1.0 --fix batch_norm=true
 
 KerasTuner is the engine: ``hyperband``, ``bayesian`` (Gaussian process; needs scipy and scikit-learn),
-``random`` and ``grid`` are its own tuners. Every trial trains with early stopping on val_loss (best weights
+``random`` and ``grid`` are its own tuners. Every trial and the final retraining train through the
+recipes' one training path (``recipes.pipeline``), and the saved ``best_model.keras`` is the inference
+model (one tensor in, no augmentation, dropout or batch statistics unless ``training=True``). Every trial
+trains with early stopping on val_loss (best weights
 restored); the memory of one trial is released before the next (``keras.backend.clear_session``). A
 trial whose loss turns NaN is recorded as FAILED and the search goes on; a search in which no trial
 completed raises :class:`SearchError` rather than report a best model.

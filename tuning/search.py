@@ -10,7 +10,6 @@ Outputs in ``<directory>/<project_name>/``: KerasTuner's own files (``oracle.jso
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import json
 import math
@@ -70,7 +69,8 @@ class SearchResult:
         best_trial_id, best_score: the best trial and its objective value (validation).
         trials: every trial as a :class:`tuning.report.TrialRecord` (hyperparameters, score, epochs, status).
         best_model: the best configuration retrained on train+validation (None without ``retrain``).
-        test_metrics: its one evaluation on the test split (``loss``, ``accuracy``, ``error`` …).
+        test_metrics: its one evaluation on the test split, named as in a run's metrics.json
+            (``test_loss``, ``test_accuracy``, ``test_error``, ``train_loss`` … ``epochs_run``).
         directory: the project folder with every output; ``files``: output name -> path.
         trials_run: the trial ids this process ran (a resumed search skips finished ones).
         role: ``"local"``, ``"chief"`` or ``"worker"``.
@@ -119,9 +119,9 @@ class SearchResult:
                  f"best {min(top, len(self.trials))} by {self.objective} ({self.direction}):", self.table(top)]
         if self.test_metrics:
             m = self.test_metrics
-            lines.append(f"best trial {self.best_trial_id} retrained on train+validation for {m.get('epochs')} "
-                         f"epochs: test accuracy {m.get('accuracy', float('nan')):.4f}, test loss "
-                         f"{m.get('loss', float('nan')):.4f} ({m.get('test_examples')} test examples)")
+            lines.append(f"best trial {self.best_trial_id} retrained on train+validation for {m.get('epochs_run')} "
+                         f"epochs: test accuracy {m.get('test_accuracy', float('nan')):.4f}, test loss "
+                         f"{m.get('test_loss', float('nan')):.4f} ({m.get('test_examples')} test examples)")
         lines.append(f"outputs in {self.directory}:")
         for name, path in self.files.items():
             lines.append(f"  {name:<26} {path}")
@@ -212,43 +212,280 @@ def _check_config(path: str, config: dict[str, Any]) -> None:
 
 
 def _merged_splits(splits):
-    """Train + validation as the training split (validation kept only for the record)."""
+    """Train + validation as the training split, and no validation split (the final training's data)."""
     return dataclasses.replace(splits, x_train=np.concatenate([splits.x_train, splits.x_val]),
-                               y_train=np.concatenate([splits.y_train, splits.y_val]))
+                               y_train=np.concatenate([splits.y_train, splits.y_val]),
+                               x_val=splits.x_val[:0], y_val=splits.y_val[:0])
 
 
-def _retrain(hypermodel: ZooHyperModel, values: Mapping[str, Any], epochs: int, seed: int, verbose: int):
-    """The best configuration trained on train+validation for ``epochs``, evaluated once on test."""
-    from recipes.data import make_dataset
+def _retrain(hypermodel: ZooHyperModel, values: Mapping[str, Any], epochs: int, verbose: int):
+    """The best configuration trained on train+validation for ``epochs`` (the one training path), tested once.
+
+    ``test_metrics.json`` uses the metric names of a run folder's ``metrics.json``.
+    """
+    from recipes import pipeline
 
     splits = hypermodel.splits
-    final = copy.copy(hypermodel)
-    final.splits = _merged_splits(splits)
-    final.n_train = len(final.splits.x_train)
-    final.epochs = epochs
+    merged = _merged_splits(splits)
+    recipe = hypermodel.trial_recipe(values).with_overrides(epochs=epochs)
     keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
-    hp = kt.HyperParameters()
-    hp.values = dict(values)
-    model = final.build(hp)
+    prepared = pipeline.prepare(recipe, merged)
     t0 = time.perf_counter()
     try:
-        history = final.fit(hp, model, epochs=epochs, validation_data=None, verbose=verbose)
-    except kt.errors.FailedTrialError as error:
+        history = pipeline.fit(prepared, validation_data=None, verbose=verbose)
+    except pipeline.TrainingDiverged as error:
         raise SearchError(f"retraining the best trial on train+validation failed: {error}") from None
     seconds = time.perf_counter() - t0
-    batch = int(values.get("batch_size", 64))
-    metrics = model.evaluate(make_dataset(splits.x_test, splits.y_test, batch), verbose=0, return_dict=True)
-    metrics = {k: float(v) for k, v in metrics.items()}
-    if "accuracy" in metrics:
-        metrics["error"] = 1.0 - metrics["accuracy"]
+    evaluated = pipeline.evaluate_splits(prepared, dataclasses.replace(merged, x_test=splits.x_test,
+                                                                       y_test=splits.y_test))
+    metrics = {k: v for k, v in evaluated.items() if not k.startswith("val_")}
     metrics.update({
-        "epochs": int(history.history["epochs"][-1]) if history.history.get("epochs") else epochs,
-        "train_loss_last_epoch": float(history.history["loss"][-1]),
-        "trained_on": "train+validation", "train_examples": int(len(final.splits.x_train)),
-        "test_examples": int(len(splits.x_test)), "train_seconds": round(seconds, 2),
+        "test_error": 1.0 - metrics["test_accuracy"], "epochs_run": len(history.history["loss"]),
+        "epochs": epochs, "trained_on": "train+validation", "train_examples": int(len(merged.x_train)),
+        "test_examples": int(len(splits.x_test)), "wall_time_s": round(seconds, 2),
     })
-    return model, metrics
+    return prepared.model, metrics
+
+
+@dataclasses.dataclass
+class _Plan:
+    """One search, resolved and checked: who this process is, what it searches, where it writes."""
+
+    tuner: str
+    role: str
+    address: tuple[str, int] | None
+    worker: str | None
+    objective: kt.Objective
+    recipe: Any
+    splits: Any
+    hypermodel: ZooHyperModel
+    project_dir: str
+    directory: str
+    project_name: str
+    config: dict[str, Any]
+    max_trials: int
+    say: Callable[[str], None]
+
+
+def _check_counts(**counts: Any) -> dict[str, Any]:
+    lows = {"hyperband_factor": 2}
+    out = {name: _check_int(name, value, lows.get(name, 1), optional=name in ("epochs", "final_epochs"))
+           for name, value in counts.items() if name not in ("trial_timeout", "idle_timeout")}
+    out.update({name: _check_seconds(name, counts[name]) for name in ("trial_timeout", "idle_timeout")})
+    return out
+
+
+def _role(chief: str | None, worker: str | None, trial_timeout: float | None) -> tuple[str, tuple | None]:
+    """``("local" | "chief" | "worker", address)`` from the --chief / --worker options."""
+    if worker is not None:
+        if chief is None:
+            raise ValueError("a worker needs the chief's address: --worker ID --chief HOST:PORT")
+        if not isinstance(worker, str) or not worker.strip() or "chief" in worker:
+            raise ValueError(f"--worker takes an id such as worker0 (not containing 'chief'), got {worker!r}")
+        if trial_timeout is not None:
+            raise ValueError("--trial-timeout is the chief's option (it fails the trials of silent workers)")
+        return "worker", parse_address(chief)
+    if chief is not None:
+        return "chief", parse_address(chief)
+    return "local", None
+
+
+def _project(hypermodel: ZooHyperModel, splits, data: Any, tuner: str, objective: kt.Objective,
+             project_name: str | None, directory: str, executions_per_trial: int, epochs: int,
+             hyperband_factor: int, fixed_kwargs: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """The project folder's name and path, and the search_config.json a resume is checked against."""
+    data_label = splits.name if isinstance(data, str) or data is None else getattr(splits, "name", "data")
+    data_label = os.path.basename(os.path.normpath(str(data_label)))
+    project_name = project_name or f"{hypermodel.model_name}_{_safe_name(data_label)}_{tuner}"
+    if not isinstance(project_name, str) or os.sep in project_name or project_name in ("", ".", ".."):
+        raise ValueError(f"project_name must be a plain folder name, got {project_name!r}")
+    config = {
+        "model": hypermodel.model_name, "data": splits.name, "train_examples": int(len(splits.x_train)),
+        "tuner": tuner, "objective": [objective.name, objective.direction],
+        "space": hypermodel.space.to_dict(), "builder_kwargs": {k: repr(v) for k, v in fixed_kwargs.items()},
+        "executions_per_trial": executions_per_trial,
+    }
+    if tuner == "hyperband":
+        config.update(epochs=epochs, hyperband_factor=hyperband_factor)
+    return project_name, os.path.join(directory, project_name), config
+
+
+def _make_tuner(plan: _Plan, *, executions_per_trial: int, overwrite: bool, hyperband_factor: int,
+                max_consecutive_failed_trials: int, isolate_trials: bool):
+    """The KerasTuner tuner of ``plan`` (inside the chief/worker environment when distributed)."""
+    common = dict(hypermodel=plan.hypermodel, objective=plan.objective, executions_per_trial=executions_per_trial,
+                  directory=plan.directory, project_name=plan.project_name, overwrite=overwrite,
+                  seed=plan.recipe.seed, max_consecutive_failed_trials=max_consecutive_failed_trials)
+    cls = tuner_class(plan.tuner)
+    if plan.tuner == "hyperband":
+        tuner_obj = cls(max_epochs=plan.recipe.epochs, factor=hyperband_factor, hyperband_iterations=None, **common)
+    else:
+        tuner_obj = cls(max_trials=plan.max_trials, **common)
+    if plan.role != "worker":
+        tuner_obj.oracle.max_trials = plan.max_trials  # Hyperband has no max_trials argument of its own
+        tuner_obj.oracle.verbose = 0                   # our own one line per trial instead of KerasTuner's
+    tuner_obj.configure(isolate_trials=isolate_trials, progress=plan.say,
+                        progress_names=plan.hypermodel.space.tuned, max_trials=plan.max_trials)
+    if plan.role != "worker":
+        os.makedirs(plan.project_dir, exist_ok=True)  # KerasTuner's overwrite removed it
+        write_json(plan.config, os.path.join(plan.project_dir, CONFIG_FILE))
+    return tuner_obj
+
+
+def _serve_chief(plan: _Plan, tuner_obj, trial_timeout: float | None, idle_timeout: float | None) -> dict[str, str]:
+    """The chief: serve the oracle to the workers until every trial has ended; trial id -> worker id."""
+    host, port = plan.address
+    plan.say(f"chief: serving the oracle on {host}:{port} for {plan.max_trials} trials ({_finished(tuner_obj)} "
+             f"already finished); start workers with --worker ID --chief {host}:{port}")
+    tuner_obj.save()
+    best_so_far: list[float] = []
+    pick = max if plan.objective.direction == "max" else min
+
+    def report(trial, worker_id):
+        if trial.status == "COMPLETED" and trial.score is not None:
+            best_so_far.append(float(trial.score))
+        plan.say(progress_line(trial, plan.objective.name, best_score=pick(best_so_far) if best_so_far else None,
+                               names=plan.hypermodel.space.tuned, max_trials=plan.max_trials, worker=worker_id))
+
+    return serve(tuner_obj.oracle, host, port, trial_timeout=trial_timeout, idle_timeout=idle_timeout,
+                 on_trial_end=report)
+
+
+def _run_trials(plan: _Plan, tuner_obj, fit_kwargs: dict[str, Any], trial_timeout: float | None,
+                idle_timeout: float | None, verbose: int) -> dict[str, str]:
+    """Run this process's part: the chief serves, a worker or a local search runs trials."""
+    if plan.role == "chief":
+        return _serve_chief(plan, tuner_obj, trial_timeout, idle_timeout)
+    if plan.role == "worker":
+        plan.say(f"worker {plan.worker}: asking the chief at {plan.address[0]}:{plan.address[1]} for trials")
+        if idle_timeout is not None:
+            from keras_tuner.src.distribute import oracle_client
+
+            oracle_client.TIMEOUT = idle_timeout
+    elif verbose:
+        done = _finished(tuner_obj)
+        plan.say(f"search: {plan.tuner} over {plan.hypermodel.space.describe() or 'nothing (every value fixed)'}; "
+                 f"{plan.hypermodel.model_name} on {plan.splits.describe()}; up to {plan.max_trials} trials"
+                 + (f", {done} already finished (resuming)" if done else "") + f"; outputs in {plan.project_dir}")
+    tuner_obj.search(**fit_kwargs)
+    return {}
+
+
+def _search_errors(plan: _Plan):
+    """KerasTuner's and gRPC's errors as SearchError with one readable line."""
+    @contextlib.contextmanager
+    def translated():
+        try:
+            yield
+        except SearchError:
+            raise
+        except RuntimeError as error:
+            if "consecutive failures" in str(error):
+                lines = [line for line in str(error).splitlines() if line.strip()]
+                raise SearchError(f"{lines[0]} (max_consecutive_failed_trials); last failure: {lines[-1]}") from None
+            raise
+        except Exception as error:  # noqa: BLE001
+            if plan.role == "worker" and type(error).__module__.startswith("grpc"):
+                raise SearchError(f"worker {plan.worker} lost the chief at {plan.address[0]}:{plan.address[1]}: "
+                                  f"{getattr(error, 'code', lambda: '')()} {getattr(error, 'details', lambda: '')()}"
+                                  ) from None
+            raise
+    return translated()
+
+
+def _worker_result(plan: _Plan, tuner_obj, seconds: float) -> SearchResult:
+    trials_run = list(getattr(tuner_obj, "trials_run", []))
+    ran = []
+    for trial_id in trials_run:
+        with contextlib.suppress(Exception):
+            with kerastuner_env(plan.worker, *plan.address):
+                ran.append(tuner_obj.oracle.get_trial(trial_id))
+    records = trial_records(ran, plan.objective.name, {t: plan.worker for t in trials_run})
+    plan.say(f"worker {plan.worker}: ran {len(trials_run)} trial(s): {', '.join(trials_run) or 'none'}")
+    return SearchResult(model=plan.hypermodel.model_name, data=plan.splits.name, tuner=plan.tuner,
+                        objective=plan.objective.name, direction=plan.objective.direction,
+                        directory=plan.project_dir, role=plan.role, space=plan.hypermodel.space, trials=records,
+                        trials_run=trials_run, seconds=seconds, tuner_object=tuner_obj)
+
+
+def _report(plan: _Plan, tuner_obj, workers: dict[str, str], retrain: bool, final_epochs: int,
+            fit_verbose: int) -> SearchResult:
+    """trials.csv, best_hyperparameters.json, search.png and (``retrain``) best_model.keras + test_metrics.json."""
+    oracle, objective, name = tuner_obj.oracle, plan.objective, plan.hypermodel.model_name
+    trials_run = list(workers) if plan.role == "chief" else list(getattr(tuner_obj, "trials_run", []))
+    records = trial_records(oracle.trials.values(), objective.name, workers or None)
+    files = {"trials.csv": write_trials_csv(records, os.path.join(plan.project_dir, "trials.csv"), objective.name)}
+    result = SearchResult(model=name, data=plan.splits.name, tuner=plan.tuner, objective=objective.name,
+                          direction=objective.direction, directory=plan.project_dir, role=plan.role,
+                          space=plan.hypermodel.space, trials=records, trials_run=trials_run, files=files,
+                          tuner_object=tuner_obj)
+    completed = [r for r in records if r.status == "COMPLETED" and r.score is not None]
+    if not completed:
+        statuses = ", ".join(f"{r.trial_id} {r.status}" for r in records) or "none ran"
+        first = next((r.message for r in records if r.message), "")
+        raise SearchError(f"no trial completed in {plan.project_dir} ({statuses}); no best model to report"
+                          + (f"; first failure: {first}" if first else ""))
+    best_trial = oracle.get_best_trials(1)[0]
+    best_values = strip_tuner_keys(best_trial.hyperparameters.values)
+    result.best_hyperparameters = best_values
+    result.best_trial_id, result.best_score = str(best_trial.trial_id), float(best_trial.score)
+    files["best_hyperparameters.json"] = write_json({
+        "model": name, "data": plan.splits.name, "tuner": plan.tuner, "trial_id": result.best_trial_id,
+        "objective": objective.name, "direction": objective.direction, "score": result.best_score,
+        "hyperparameters": best_values, "regularization": plan.hypermodel.trial_recipe(best_values).regularization.to_dict(),
+        "completed_trials": len(completed), "trials": len(records),
+    }, os.path.join(plan.project_dir, "best_hyperparameters.json"))
+    files["search.png"] = plot_search(records, os.path.join(plan.project_dir, "search.png"), objective.name,
+                                      direction=objective.direction,
+                                      title=f"{name} on {plan.splits.name}: {plan.tuner}, {len(completed)} of "
+                                            f"{len(records)} trials completed")
+    if retrain:
+        plan.say(f"retraining trial {result.best_trial_id} on train+validation for {final_epochs} epochs ...")
+        model, metrics = _retrain(plan.hypermodel, best_values, final_epochs, fit_verbose)
+        metrics.update({"model": name, "data": plan.splits.name, "best_trial": result.best_trial_id,
+                        "validation_score": result.best_score, "objective": objective.name,
+                        "hyperparameters": best_values})
+        path = os.path.join(plan.project_dir, "best_model.keras")
+        model.save(path)
+        files["best_model.keras"] = path
+        files["test_metrics.json"] = write_json(metrics, os.path.join(plan.project_dir, "test_metrics.json"))
+        result.best_model, result.test_metrics = model, metrics
+    return result
+
+
+def _plan(recipe_or_model_name: Any, data: Any, *, tuner: str, objective: Any, directory: Any, role: str,
+          address: tuple | None, worker: str | None, project_name: str | None, overwrite: bool, space, fixed,
+          preset: str, quick: bool, recipe_overrides: Mapping[str, Any], counts: Mapping[str, Any],
+          verbose: int, progress, builder_kwargs: Mapping[str, Any]) -> _Plan:
+    """Check and resolve everything a search needs before anything is written (a dry build included)."""
+    objective_obj = make_objective(objective)
+    from recipes.runfolder import check_output_folder
+
+    directory = os.fspath(check_output_folder(directory, "--directory"))  # before anything is loaded or written
+    recipe = _recipe_for(recipe_or_model_name, preset, recipe_overrides)
+    recipe = recipe.quick() if quick else recipe
+    splits = _load_splits(data, recipe)
+    fixed_kwargs = {k: v for k, v in dict(recipe.model_kwargs).items()
+                    if k not in (space or {}) and k not in (fixed or {})}
+    fixed_kwargs.update(builder_kwargs)
+    hypermodel = ZooHyperModel(recipe.model, splits=splits, recipe=recipe, space=space, fixed=fixed,
+                               grid=tuner == "grid", epochs=recipe.epochs, **fixed_kwargs)
+    _check_dependencies(tuner)
+    # A dry build with the default values: a builder that refuses its arguments fails here, not in a trial.
+    keras.backend.clear_session()
+    hypermodel.build(kt.HyperParameters())
+    hypermodel._prepared = None
+    keras.backend.clear_session()
+    project_name, project_dir, config = _project(
+        hypermodel, splits, data, tuner, objective_obj, project_name, directory, counts["executions_per_trial"],
+        recipe.epochs, counts["hyperband_factor"], fixed_kwargs)
+    if not overwrite:
+        _check_config(os.path.join(project_dir, CONFIG_FILE), config)
+    say = progress or (lambda line: print(line, flush=True))
+    say = say if verbose else (lambda line: None)
+    return _Plan(tuner=tuner, role=role, address=address, worker=worker, objective=objective_obj, recipe=recipe,
+                 splits=splits, hypermodel=hypermodel, project_dir=project_dir, directory=directory,
+                 project_name=project_name, config=config, max_trials=counts["max_trials"], say=say)
 
 
 # -- the search ------------------------------------------------------------------------------------------
@@ -310,206 +547,31 @@ def search(recipe_or_model_name: Any, data: Any = None, *, tuner: str = "hyperba
     t_start = time.perf_counter()
     if tuner not in TUNERS:
         raise ValueError(f"unknown tuner {tuner!r}; allowed: {', '.join(TUNERS)}")
-    max_trials = _check_int("max_trials", max_trials)
-    executions_per_trial = _check_int("executions_per_trial", executions_per_trial)
-    epochs = _check_int("epochs", epochs, optional=True)
-    final_epochs = _check_int("final_epochs", final_epochs, optional=True)
-    hyperband_factor = _check_int("hyperband_factor", hyperband_factor, 2)
-    max_consecutive_failed_trials = _check_int("max_consecutive_failed_trials", max_consecutive_failed_trials)
-    trial_timeout = _check_seconds("trial_timeout", trial_timeout)
-    idle_timeout = _check_seconds("idle_timeout", idle_timeout)
-    objective_obj = make_objective(objective)
-    from recipes.train import check_output_folder
-
-    directory = os.fspath(check_output_folder(directory, "--directory"))  # before anything is loaded or written
-    role, address = "local", None
-    if worker is not None:
-        if chief is None:
-            raise ValueError("a worker needs the chief's address: --worker ID --chief HOST:PORT")
-        if not isinstance(worker, str) or not worker.strip() or "chief" in worker:
-            raise ValueError(f"--worker takes an id such as worker0 (not containing 'chief'), got {worker!r}")
-        role, address = "worker", parse_address(chief)
-    elif chief is not None:
-        role, address = "chief", parse_address(chief)
-    if role == "worker" and trial_timeout is not None:
-        raise ValueError("--trial-timeout is the chief's option (it fails the trials of silent workers)")
-
-    recipe = _recipe_for(recipe_or_model_name, preset, {
-        "data": data if isinstance(data, str) else None, "epochs": epochs, "batch_size": batch_size,
-        "patience": patience, "seed": seed, "limit": limit, "test_limit": test_limit,
-        "data_dir": os.fspath(data_dir) if data_dir is not None else None,
-        "validation_fraction": validation_fraction,
-    })
-    if quick:
-        recipe = recipe.quick()
-    epochs = recipe.epochs
-    final_epochs = final_epochs or epochs
-    splits = _load_splits(data, recipe)
-    model_name = recipe.model
-    fixed_kwargs = {k: v for k, v in dict(recipe.model_kwargs).items()
-                    if k not in (space or {}) and k not in (fixed or {})}
-    fixed_kwargs.update(builder_kwargs)
-    hypermodel = ZooHyperModel(model_name, splits=splits, recipe=recipe, space=space, fixed=fixed,
-                               grid=tuner == "grid", epochs=epochs, seed=recipe.seed, **fixed_kwargs)
-    _check_dependencies(tuner)
-
-    # A dry build with the default values: a builder that refuses its arguments fails here, not in a trial.
-    keras.backend.clear_session()
-    hypermodel.build(kt.HyperParameters())
-    keras.backend.clear_session()
-
-    data_label = splits.name if isinstance(data, str) or data is None else getattr(splits, "name", "data")
-    data_label = os.path.basename(os.path.normpath(str(data_label)))
-    project_name = project_name or f"{model_name}_{_safe_name(data_label)}_{tuner}"
-    if not isinstance(project_name, str) or os.sep in project_name or project_name in ("", ".", ".."):
-        raise ValueError(f"project_name must be a plain folder name, got {project_name!r}")
-    project_dir = os.path.join(directory, project_name)
-    config = {
-        "model": model_name, "data": splits.name, "train_examples": int(len(splits.x_train)),
-        "tuner": tuner, "objective": [objective_obj.name, objective_obj.direction],
-        "space": hypermodel.space.to_dict(), "builder_kwargs": {k: repr(v) for k, v in fixed_kwargs.items()},
-        "executions_per_trial": executions_per_trial,
-    }
-    if tuner == "hyperband":
-        config["epochs"] = epochs
-        config["hyperband_factor"] = hyperband_factor
+    counts = _check_counts(max_trials=max_trials, executions_per_trial=executions_per_trial, epochs=epochs,
+                           final_epochs=final_epochs, hyperband_factor=hyperband_factor,
+                           max_consecutive_failed_trials=max_consecutive_failed_trials,
+                           trial_timeout=trial_timeout, idle_timeout=idle_timeout)
+    role, address = _role(chief, worker, counts["trial_timeout"])
     overwrite = bool(overwrite) and role != "worker"  # a worker never deletes the chief's files
-    if not overwrite:
-        _check_config(os.path.join(project_dir, CONFIG_FILE), config)
-
-    say = progress or (lambda line: print(line, flush=True))
-    if not verbose:
-        say = lambda line: None  # noqa: E731
-    keras.utils.set_random_seed(recipe.seed)
-
+    plan = _plan(recipe_or_model_name, data, tuner=tuner, objective=objective, directory=directory, role=role,
+                 address=address, worker=worker, project_name=project_name, overwrite=overwrite, space=space,
+                 fixed=fixed, preset=preset, quick=quick, counts=counts, verbose=verbose, progress=progress,
+                 builder_kwargs=builder_kwargs, recipe_overrides={
+                     "data": data if isinstance(data, str) else None, "epochs": counts["epochs"],
+                     "batch_size": batch_size, "patience": patience, "seed": seed, "limit": limit,
+                     "test_limit": test_limit, "data_dir": os.fspath(data_dir) if data_dir is not None else None,
+                     "validation_fraction": validation_fraction})
+    keras.utils.set_random_seed(plan.recipe.seed)
     env = kerastuner_env("chief" if role == "chief" else worker, *address) if address else contextlib.nullcontext()
-    with env:
-        common = dict(hypermodel=hypermodel, objective=objective_obj, executions_per_trial=executions_per_trial,
-                      directory=directory, project_name=project_name, overwrite=overwrite, seed=recipe.seed,
-                      max_consecutive_failed_trials=max_consecutive_failed_trials)
-        cls = tuner_class(tuner)
-        if tuner == "hyperband":
-            tuner_obj = cls(max_epochs=epochs, factor=hyperband_factor, hyperband_iterations=None, **common)
-        else:
-            tuner_obj = cls(max_trials=max_trials, **common)
-        if role != "worker":
-            tuner_obj.oracle.max_trials = max_trials  # Hyperband has no max_trials argument of its own
-            tuner_obj.oracle.verbose = 0              # our own one line per trial instead of KerasTuner's
-        tuner_obj.configure(isolate_trials=isolate_trials, progress=say,
-                            progress_names=hypermodel.space.tuned, max_trials=max_trials)
-        if role != "worker":
-            os.makedirs(project_dir, exist_ok=True)  # KerasTuner's overwrite removed it
-            write_json(config, os.path.join(project_dir, CONFIG_FILE))
-
-        early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=recipe.patience,
-                                              restore_best_weights=True)
-        fit_kwargs = dict(epochs=epochs, callbacks=[early, *(callbacks or [])], verbose=fit_verbose)
-        workers: dict[str, str] = {}
-        done_before = _finished(tuner_obj) if role != "worker" else 0
-        if role == "local" and verbose:
-            say(f"search: {tuner} over {hypermodel.space.describe() or 'nothing (every value fixed)'}; "
-                f"{model_name} on {splits.describe()}; up to {max_trials} trials"
-                + (f", {done_before} already finished (resuming)" if done_before else "")
-                + f"; outputs in {project_dir}")
-        try:
-            if role == "chief":
-                say(f"chief: serving the oracle on {address[0]}:{address[1]} for {max_trials} trials "
-                    f"({done_before} already finished); start workers with --worker ID --chief "
-                    f"{address[0]}:{address[1]}")
-                tuner_obj.save()
-                best_so_far: list[float] = []
-
-                def report(trial, worker_id):
-                    if trial.status == "COMPLETED" and trial.score is not None:
-                        best_so_far.append(float(trial.score))
-                    pick = max if objective_obj.direction == "max" else min
-                    say(progress_line(trial, objective_obj.name,
-                                      best_score=pick(best_so_far) if best_so_far else None,
-                                      names=hypermodel.space.tuned, max_trials=max_trials, worker=worker_id))
-
-                workers = serve(tuner_obj.oracle, address[0], address[1], trial_timeout=trial_timeout,
-                                idle_timeout=idle_timeout, on_trial_end=report)
-            else:
-                if role == "worker":
-                    say(f"worker {worker}: asking the chief at {address[0]}:{address[1]} for trials")
-                    if idle_timeout is not None:
-                        from keras_tuner.src.distribute import oracle_client
-
-                        oracle_client.TIMEOUT = idle_timeout
-                tuner_obj.search(**fit_kwargs)
-        except RuntimeError as error:
-            if isinstance(error, SearchError):
-                raise
-            if "consecutive failures" in str(error):
-                lines = [line for line in str(error).splitlines() if line.strip()]
-                raise SearchError(f"{lines[0]} (max_consecutive_failed_trials); last failure: {lines[-1]}") from None
-            raise
-        except Exception as error:  # noqa: BLE001
-            if role == "worker" and type(error).__module__.startswith("grpc"):
-                raise SearchError(f"worker {worker} lost the chief at {address[0]}:{address[1]}: "
-                                  f"{getattr(error, 'code', lambda: '')()} {getattr(error, 'details', lambda: '')()}"
-                                  ) from None
-            raise
-
-    trials_run = list(getattr(tuner_obj, "trials_run", []))
-    direction = objective_obj.direction
+    with env, _search_errors(plan):
+        tuner_obj = _make_tuner(plan, executions_per_trial=counts["executions_per_trial"], overwrite=overwrite,
+                                hyperband_factor=counts["hyperband_factor"], isolate_trials=isolate_trials,
+                                max_consecutive_failed_trials=counts["max_consecutive_failed_trials"])
+        fit_kwargs = dict(epochs=plan.recipe.epochs, callbacks=list(callbacks or []), verbose=fit_verbose)
+        workers = _run_trials(plan, tuner_obj, fit_kwargs, counts["trial_timeout"], counts["idle_timeout"], verbose)
     if role == "worker":
-        ran = []
-        for trial_id in trials_run:
-            with contextlib.suppress(Exception):
-                with kerastuner_env(worker, *address):
-                    ran.append(tuner_obj.oracle.get_trial(trial_id))
-        records = trial_records(ran, objective_obj.name, {t: worker for t in trials_run})
-        say(f"worker {worker}: ran {len(trials_run)} trial(s): {', '.join(trials_run) or 'none'}")
-        return SearchResult(model=model_name, data=splits.name, tuner=tuner, objective=objective_obj.name,
-                            direction=direction, directory=project_dir, role=role, space=hypermodel.space,
-                            trials=records, trials_run=trials_run, seconds=time.perf_counter() - t_start,
-                            tuner_object=tuner_obj)
-
-    oracle = tuner_obj.oracle
-    if role == "chief":
-        trials_run = [t for t in workers]
-    records = trial_records(oracle.trials.values(), objective_obj.name, workers or None)
-    files = {"trials.csv": write_trials_csv(records, os.path.join(project_dir, "trials.csv"), objective_obj.name)}
-    result = SearchResult(model=model_name, data=splits.name, tuner=tuner, objective=objective_obj.name,
-                          direction=direction, directory=project_dir, role=role, space=hypermodel.space,
-                          trials=records, trials_run=trials_run, files=files, tuner_object=tuner_obj)
-    completed = [r for r in records if r.status == "COMPLETED" and r.score is not None]
-    if not completed:
-        statuses = ", ".join(f"{r.trial_id} {r.status}" for r in records) or "none ran"
-        first = next((r.message for r in records if r.message), "")
-        raise SearchError(f"no trial completed in {project_dir} ({statuses}); no best model to report"
-                          + (f"; first failure: {first}" if first else ""))
-
-    best_trial = oracle.get_best_trials(1)[0]
-    best_values = strip_tuner_keys(best_trial.hyperparameters.values)
-    result.best_hyperparameters = best_values
-    result.best_trial_id = str(best_trial.trial_id)
-    result.best_score = float(best_trial.score)
-    reg = ZooHyperModel.regularization_of(best_values)
-    files["best_hyperparameters.json"] = write_json({
-        "model": model_name, "data": splits.name, "tuner": tuner, "trial_id": result.best_trial_id,
-        "objective": objective_obj.name, "direction": direction, "score": result.best_score,
-        "hyperparameters": best_values, "regularization": reg.to_dict(),
-        "completed_trials": len(completed), "trials": len(records),
-    }, os.path.join(project_dir, "best_hyperparameters.json"))
-    files["search.png"] = plot_search(records, os.path.join(project_dir, "search.png"), objective_obj.name,
-                                      direction=direction,
-                                      title=f"{model_name} on {splits.name}: {tuner}, {len(completed)} of "
-                                            f"{len(records)} trials completed")
-    if retrain:
-        say(f"retraining trial {result.best_trial_id} on train+validation for {final_epochs} epochs ...")
-        model, metrics = _retrain(hypermodel, best_values, final_epochs, recipe.seed, fit_verbose)
-        metrics.update({"model": model_name, "data": splits.name, "best_trial": result.best_trial_id,
-                        "validation_score": result.best_score, "objective": objective_obj.name,
-                        "hyperparameters": best_values})
-        path = os.path.join(project_dir, "best_model.keras")
-        model.save(path)
-        files["best_model.keras"] = path
-        files["test_metrics.json"] = write_json(metrics, os.path.join(project_dir, "test_metrics.json"))
-        result.best_model = model
-        result.test_metrics = metrics
-    result.files = files
+        return _worker_result(plan, tuner_obj, time.perf_counter() - t_start)
+    result = _report(plan, tuner_obj, workers, retrain, counts["final_epochs"] or plan.recipe.epochs, fit_verbose)
     result.seconds = time.perf_counter() - t_start
     return result
 

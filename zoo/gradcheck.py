@@ -398,21 +398,6 @@ def _float64_copy(model: keras.Model, x: Any) -> keras.Model:
 
 
 # -- the loss ----------------------------------------------------------------------------------------
-def _ends_in_softmax(model: keras.Model) -> bool:
-    layer = model.layers[-1] if model.layers else None
-    while isinstance(layer, keras.Model) and layer.layers:
-        layer = layer.layers[-1]
-    if isinstance(layer, keras.layers.Softmax):
-        return True
-    activation = getattr(layer, "activation", None)
-    if activation is None:
-        return False
-    try:
-        return keras.activations.serialize(activation) == "softmax"
-    except Exception:  # noqa: BLE001  (an activation Keras cannot name is not softmax)
-        return False
-
-
 def _loss_function(model: keras.Model, loss: Any) -> tuple[Callable, str]:
     """``(fn(y_true, y_pred) -> scalar, description)`` with no float32 cast on the way."""
     if loss is None and getattr(model, "compiled", False) and getattr(model, "loss", None) is not None:
@@ -423,8 +408,9 @@ def _loss_function(model: keras.Model, loss: Any) -> tuple[Callable, str]:
                 "a single Keras loss or callable for its output"
             )
     if loss is None:
-        from_logits = not _ends_in_softmax(model)
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+        from zoo.layers import outputs_logits
+
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=outputs_logits(model))
     if isinstance(loss, str):
         try:
             loss = keras.losses.get(loss)

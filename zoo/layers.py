@@ -6,6 +6,11 @@
 - :func:`dense_bn_act` — the same for Dense.
 - :func:`classifier` — the output layer: Dense(classes) + activation, penalized, never batch-normed.
 - :class:`LocalResponseNormalization` — AlexNet's LRN, written with ``keras.ops`` (every backend).
+- :class:`Resize` — bilinear resizing as a plain layer (no ``training`` argument), so that it never
+  switches the layers after it into training mode the way Keras' ``Resizing`` (a preprocessing layer whose
+  ``call`` defaults to ``training=True``) does in a plain ``model(x)``.
+- :func:`outputs_logits` — whether a classifier ends in logits or in a softmax: the one loss rule that
+  the recipes' training and :func:`zoo.gradcheck` share.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ __all__ = [
     "dense_bn_act",
     "classifier",
     "LocalResponseNormalization",
+    "Resize",
+    "outputs_logits",
 ]
 
 RELU_FAMILY = frozenset({"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "mish"})
@@ -136,6 +143,43 @@ def classifier(x, classes: int, *, regularization: Regularization,
     )(x)
 
 
+def _last_layer(model: keras.Model):
+    layer = model.layers[-1] if model.layers else None
+    while isinstance(layer, keras.Model) and layer.layers:
+        layer = layer.layers[-1]
+    return layer
+
+
+def outputs_logits(model: keras.Model) -> bool:
+    """True when ``model``'s classifier outputs logits, False when it ends in a softmax.
+
+    The loss rule of the zoo: sparse categorical cross-entropy ``from_logits=outputs_logits(model)``. A
+    model whose last layer has no activation (``classifier_activation=None``) or a linear one gives
+    logits; a softmax (an activation, or a ``Softmax`` layer) gives probabilities. Any other output
+    activation (sigmoid, tanh, ...) is not a categorical distribution: a ValueError says so.
+    """
+    layer = _last_layer(model)
+    if isinstance(layer, keras.layers.Softmax):
+        return False
+    activation = getattr(layer, "activation", None)
+    if activation is None:
+        return True
+    try:
+        name = keras.activations.serialize(activation)
+    except Exception:  # noqa: BLE001  (an activation Keras cannot name)
+        name = getattr(activation, "__name__", repr(activation))
+    name = name.get("config", name) if isinstance(name, dict) else name
+    if name in ("linear", None):
+        return True
+    if name == "softmax":
+        return False
+    raise ValueError(
+        f"model {model.name!r} ends in activation {name!r} (layer {getattr(layer, 'name', layer)!r}); a "
+        f"classifier for categorical cross-entropy needs classifier_activation='softmax' (probabilities) or "
+        f"None (logits)"
+    )
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class LocalResponseNormalization(keras.layers.Layer):
     """Local response normalization across channels (Krizhevsky et al. 2012, section 3.3).
@@ -178,3 +222,27 @@ class LocalResponseNormalization(keras.layers.Layer):
         config = super().get_config()
         config.update(depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha, beta=self.beta)
         return config
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class Resize(keras.layers.Layer):
+    """Resize images to ``(height, width)`` (``keras.ops.image.resize``, channels-last), training or not.
+
+    The same numbers as ``keras.layers.Resizing(height, width, interpolation)``; unlike it, this layer has no
+    ``training`` argument, so a plain ``model(x)`` keeps dropout and batch norm in inference mode.
+    """
+
+    def __init__(self, height: int, width: int, interpolation: str = "bilinear", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.height, self.width, self.interpolation = int(height), int(width), interpolation
+
+    def call(self, inputs):
+        return ops.image.resize(inputs, (self.height, self.width), interpolation=self.interpolation,
+                                data_format="channels_last")
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.height, self.width, input_shape[-1])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "height": self.height, "width": self.width,
+                "interpolation": self.interpolation}

@@ -11,7 +11,7 @@ Input sizes:
 - 28×28 … 31×31 (MNIST, Fashion-MNIST): C1 uses ``padding="same"``, so S4 is still 5×5 and the model
   keeps exactly 61,706 parameters. (The usual 28×28 shortcut — valid C1, dense C5 over a 4×4 map —
   has 44,426 and is not LeNet-5.)
-- smaller than 28×28 (e.g. 8×8 digits): a ``Resizing`` layer (bilinear) inside the model scales the
+- smaller than 28×28 (e.g. 8×8 digits): a ``zoo.layers.Resize`` layer (bilinear, like ``keras.layers.Resizing`` but with no ``training`` switch) inside the model scales the
   image to 32×32 first, so the saved model carries it.
 """
 
@@ -22,7 +22,7 @@ from typing import Sequence
 import keras
 
 from zoo import _builder
-from zoo.layers import conv_bn_act, dense_bn_act
+from zoo.layers import Resize, conv_bn_act, dense_bn_act
 from zoo.registry import register_model
 from zoo.regularization import Regularization, as_regularization
 
@@ -64,7 +64,7 @@ def lenet5(
         raise ValueError(f"{owner}: input_shape needs fixed height and width, got {height}×{width}")
 
     if min(height, width) < 28:
-        x = keras.layers.Resizing(32, 32, interpolation="bilinear", name="resize_to_32")(x)
+        x = Resize(32, 32, interpolation="bilinear", name="resize_to_32")(x)
         height = width = 32
     c1_padding = "valid" if min(height, width) >= 32 else "same"
     pool = POOLS[subsampling]

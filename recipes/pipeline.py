@@ -1,0 +1,336 @@
+"""The one training path: a Recipe -> data splits -> a built and compiled model -> callbacks -> fit -> evaluation.
+
+    prepared = prepare(recipe)                  # or prepare(recipe, splits=ready_splits)
+    history = fit(prepared)                     # TrainingDiverged when the loss turns NaN or infinite
+    metrics = evaluate_splits(prepared)         # train / val / test loss and accuracy (test touched here only)
+    prepared.model.save("model.keras")          # the inference model
+
+Everything that trains a recipe model goes through this module: ``recipes.train.run`` (the run folder),
+``recipes.compare``, every trial of ``tuning.ZooHyperModel`` and the search's final retraining, and the
+``bench/`` accuracy rows. A training technique is added here once and every one of them has it.
+
+Two models share one set of weights (``recipes.modeling``): ``prepared.model``, the inference model
+(``Input -> Normalization -> zoo model``, what is saved), and ``prepared.trainer``, what ``fit`` trains
+(the inference model behind ``TrainingAugmentation`` when augmentation runs in the model; the inference
+model itself otherwise).
+
+The loss is sparse categorical cross-entropy, ``from_logits`` when the head has no softmax
+(``zoo.layers.outputs_logits``, the rule ``zoo.gradcheck`` uses too), with accuracy.
+
+Randomness is a function of ``(seed, epoch)``: the model is built after ``keras.utils.set_random_seed(seed)``,
+and at the start of every epoch :class:`EpochSeeds` sets the shuffle order's key (``recipes.data.make_dataset``)
+and the state of every random layer (dropout, augmentation) from the seed and the epoch. A run resumed at
+epoch 7 therefore draws exactly what the uninterrupted run drew there; the weights, the optimizer (its
+step, hence the schedule) and the batch-norm statistics come back from the backup, early stopping's and
+the plateau schedule's counters from the history (:func:`fit`'s ``history``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import keras
+import numpy as np
+
+import zoo
+from recipes.data import DataSplits, load_data, make_dataset, pipeline_augmentation
+from recipes.modeling import build_model, training_model
+from recipes.optim import PLATEAU_FACTOR, PLATEAU_PATIENCE, make_optimizer
+from recipes.recipe import Recipe
+
+__all__ = ["Prepared", "TrainingDiverged", "prepare", "prepare_bare", "load_splits", "loss_for", "compile_model",
+           "fit", "evaluate", "evaluate_splits", "EpochSeeds", "EarlyStopping", "PlateauSchedule",
+           "ensure_finite"]
+
+_GOLDEN = 0x9E3779B1  # spreads the epochs over the seed space (Knuth's multiplicative hash)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; ``epoch`` (from 1) and ``batch`` say where."""
+
+    def __init__(self, message: str, epoch: int | None = None, batch: int | None = None) -> None:
+        super().__init__(message)
+        self.epoch, self.batch = epoch, batch
+
+
+@dataclasses.dataclass
+class Prepared:
+    """A recipe made ready to train: its data, its two models (compiled trainer) and its datasets."""
+
+    recipe: Recipe
+    splits: DataSplits | None
+    augmentation: str
+    model: keras.Model
+    trainer: keras.Model
+    steps_per_epoch: int
+    epoch_seeds: "EpochSeeds"
+    train_data: Any = None
+    validation_data: Any = None
+
+
+def load_splits(recipe: Recipe) -> DataSplits:
+    """The recipe's data, split into train / validation / test (``recipes.data.load_data``)."""
+    return load_data(recipe.data, data_dir=recipe.data_dir, validation_fraction=recipe.validation_fraction,
+                     seed=recipe.seed, limit=recipe.limit, test_limit=recipe.test_limit)
+
+
+def prepare(recipe: Recipe, splits: DataSplits | None = None, *, placement: str | None = None) -> Prepared:
+    """Load (or take) the splits, build both models under the recipe's seed, compile, make the datasets.
+
+    ``splits``: ready splits (a search's, cross-validation folds, train+validation for a final training);
+    default: the recipe's data. A split without validation examples gets no validation data.
+    """
+    if not isinstance(recipe, Recipe):
+        raise ValueError(f"prepare needs a recipes.recipe.Recipe, got {type(recipe).__name__}")
+    splits = load_splits(recipe) if splits is None else splits
+    keras.utils.set_random_seed(recipe.seed)
+    policy = recipe.resolved_augmentation(splits.domain)
+    model = build_model(recipe.model, splits, recipe.regularization, precision=recipe.precision,
+                        **dict(recipe.model_kwargs))
+    trainer = training_model(model, splits, policy, seed=recipe.seed, placement=placement)
+    layer = pipeline_augmentation(splits, policy, seed=recipe.seed, placement=placement)
+    seeds = EpochSeeds(recipe.seed, trainer, layer)
+    steps = max(1, math.ceil(len(splits.x_train) / recipe.batch_size))
+    compile_model(trainer, recipe, steps)
+    train = make_dataset(splits.x_train, splits.y_train, recipe.batch_size, shuffle=True, seed=recipe.seed,
+                         augmentation=layer, epoch=seeds.epoch)
+    val = make_dataset(splits.x_val, splits.y_val, recipe.batch_size) if len(splits.x_val) else None
+    return Prepared(recipe, splits, policy, model, trainer, steps, seeds, train, val)
+
+
+def prepare_bare(recipe: Recipe, input_shape: Sequence[int], classes: int, n_train: int | None = None) -> Prepared:
+    """The bare zoo model (no data, no Normalization: you bring normalized data to :func:`fit`), compiled."""
+    keras.utils.set_random_seed(recipe.seed)
+    model = zoo.build(recipe.model, input_shape=tuple(input_shape), classes=int(classes),
+                      regularization=recipe.regularization, **dict(recipe.model_kwargs))
+    steps = max(1, math.ceil((n_train or recipe.batch_size) / recipe.batch_size))
+    compile_model(model, recipe, steps)
+    return Prepared(recipe, None, "none", model, model, steps, EpochSeeds(recipe.seed, model))
+
+
+def loss_for(model: keras.Model) -> keras.losses.Loss:
+    """Sparse categorical cross-entropy, from logits unless the model ends in a softmax."""
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=zoo.layers.outputs_logits(model))
+
+
+def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int) -> keras.Model:
+    """Compile ``model`` with the recipe's optimizer and schedule, :func:`loss_for` and accuracy."""
+    optimizer = make_optimizer(
+        recipe.optimizer, recipe.learning_rate, schedule=recipe.schedule, epochs=recipe.epochs,
+        steps_per_epoch=max(1, int(steps_per_epoch)), weight_decay=recipe.weight_decay,
+        clipnorm=recipe.clipnorm,
+    )
+    model.compile(optimizer=optimizer, loss=loss_for(model), metrics=["accuracy"])
+    return model
+
+
+# -- callbacks ---------------------------------------------------------------------------------------------
+class EpochSeeds(keras.callbacks.Callback):
+    """At each epoch's start: the shuffle key and every random layer's seed state from ``(seed, epoch)``.
+
+    ``epoch`` is the integer variable the training dataset's order is keyed by; the random layers are those
+    of ``model`` (dropout, in-model augmentation) and of ``pipeline_layer`` (tf.data augmentation).
+    """
+
+    def __init__(self, seed: int, model: keras.Model, pipeline_layer: keras.layers.Layer | None = None) -> None:
+        super().__init__()
+        import tensorflow as tf
+
+        self.seed = int(seed)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="shuffle_epoch")
+        layers = [model] + ([pipeline_layer] if pipeline_layer is not None else [])
+        self.states = [v for layer in layers for v in layer.variables if v.name == "seed_generator_state"]
+        self.initial = [np.asarray(keras.ops.convert_to_numpy(v)) for v in self.states]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch.assign(int(epoch))
+        for state, initial in zip(self.states, self.initial):
+            key = (int(initial[0]) + (self.seed + 1) * 7919 + int(epoch) * _GOLDEN) % (2**31 - 1)
+            state.assign(np.array([key, 0], dtype=initial.dtype))
+
+
+class _Watch(keras.callbacks.Callback):
+    """Where the loss first went NaN/inf; the current learning rate into the logs (history.csv)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch = 0
+        self.diverged_at: tuple[int, int] | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and self.diverged_at is None and not math.isfinite(float(loss)):
+            self.diverged_at = (self.epoch, batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+def _finite_losses(history: Mapping[str, Sequence[float]], key: str = "val_loss") -> list[tuple[float, int]]:
+    return [(loss, i) for i, loss in enumerate(history.get(key, [])) if math.isfinite(loss)]
+
+
+class EarlyStopping(keras.callbacks.EarlyStopping):
+    """Early stopping on val_loss restoring the best weights; with ``weights_path`` it survives a kill.
+
+    The best weights go to ``weights_path`` (two copies) whenever val_loss improves; :meth:`resume` takes
+    the best value, best epoch and wait from the history of the finished epochs and the best weights back.
+    """
+
+    def __init__(self, patience: int, weights_path: str | os.PathLike | None = None, verbose: int = 0) -> None:
+        super().__init__(monitor="val_loss", mode="min", patience=patience, restore_best_weights=True,
+                         verbose=verbose)
+        self.weights_path = None if weights_path is None else Path(weights_path)
+        self.resumed: dict | None = None
+
+    @property
+    def previous_path(self) -> Path:
+        return self.weights_path.with_name(self.weights_path.stem + ".previous.npz")
+
+    def resume(self, history: Mapping[str, Sequence[float]], epochs_done: int) -> None:
+        finite = _finite_losses(history)
+        if epochs_done and finite:
+            best, index = min(finite)
+            self.resumed = {"best": best, "best_epoch": int(history["epoch"][index]),
+                            "wait": epochs_done - 1 - index}
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if not self.resumed:
+            return
+        self.best, self.best_epoch, self.wait = (self.resumed[k] for k in ("best", "best_epoch", "wait"))
+        # The previous copy too: a kill after this file was written for a new best epoch but before that
+        # epoch's backup leaves the best of the finished epochs in the previous copy.
+        for path in (self.weights_path, self.previous_path) if self.weights_path else ():
+            if path.exists():
+                with np.load(path) as saved:
+                    if int(saved["epoch"]) == self.best_epoch:
+                        count = len([k for k in saved.files if k.startswith("w")])
+                        self.best_weights = [saved[f"w{i}"] for i in range(count)]
+                        break
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.weights_path is not None and self.best_epoch == epoch and self.best_weights is not None:
+            tmp = self.weights_path.with_name(self.weights_path.name + ".tmp.npz")
+            np.savez(tmp, epoch=np.int64(epoch), **{f"w{i}": w for i, w in enumerate(self.best_weights)})
+            if self.weights_path.exists():
+                os.replace(self.weights_path, self.previous_path)
+            os.replace(tmp, self.weights_path)
+
+
+class PlateauSchedule(keras.callbacks.ReduceLROnPlateau):
+    """The ``plateau`` schedule: lr ÷ 10 when val_loss stalls; :meth:`resume` replays its counters."""
+
+    def resume(self, history: Mapping[str, Sequence[float]], epochs_done: int) -> None:
+        self._reset()
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        for loss in history.get(self.monitor, [])[:epochs_done]:  # Keras' on_epoch_end, the lr left alone
+            if self.in_cooldown():
+                self.cooldown_counter -= 1
+                self.wait = 0
+            if self._is_improvement(loss, self.best):
+                self.best, self.wait = loss, 0
+            elif not self.in_cooldown():
+                self.wait += 1
+                if self.wait >= self.patience:
+                    self.cooldown_counter, self.wait = self.cooldown, 0
+        self._resumed = epochs_done > 0
+
+    def on_train_begin(self, logs=None):
+        if not getattr(self, "_resumed", False):
+            super().on_train_begin(logs)
+
+
+def _schedule_callbacks(prepared: Prepared, monitor: str, verbose: int) -> list[keras.callbacks.Callback]:
+    recipe = prepared.recipe
+    if recipe.schedule != "plateau":
+        return []
+    patience = max(1, recipe.patience // 2) if recipe.patience else PLATEAU_PATIENCE
+    return [PlateauSchedule(monitor=monitor, mode="min", factor=PLATEAU_FACTOR, patience=patience,
+                            verbose=verbose)]
+
+
+# -- fit and evaluate --------------------------------------------------------------------------------------
+def fit(prepared: Prepared, *, callbacks: Sequence[keras.callbacks.Callback] = (),
+        folder_callbacks: Sequence[keras.callbacks.Callback] = (), epochs: int | None = None,
+        initial_epoch: int = 0, history: Mapping[str, Sequence[float]] | None = None, epochs_done: int = 0,
+        early_stopping_path: str | os.PathLike | None = None, x: Any = None, y: Any = None,
+        validation_data: Any = "prepared", verbose: int = 1) -> keras.callbacks.History:
+    """Train ``prepared.trainer`` for the recipe's epochs (or ``epochs``) with the standard callbacks.
+
+    Callbacks, in order: :class:`EpochSeeds`, ``callbacks`` (yours, KerasTuner's), the NaN watch and
+    ``TerminateOnNaN``, :class:`EarlyStopping` (when ``recipe.patience``; kept at ``early_stopping_path``),
+    the plateau schedule, then ``folder_callbacks`` (a run folder's checkpoint, history and backup, last so
+    that an epoch is finished only once they are written). ``history``/``epochs_done``: the finished epochs
+    of a resumed run, for early stopping's and the plateau's counters. ``x``/``y``: other training data
+    (arrays or a dataset) instead of ``prepared.train_data``; ``validation_data=None``: no validation.
+    Raises :class:`TrainingDiverged` when the loss turns NaN or infinite.
+    """
+    recipe = prepared.recipe
+    validation = prepared.validation_data if isinstance(validation_data, str) else validation_data
+    monitor = "val_loss" if validation is not None else "loss"
+    watch = _Watch()
+    listed = [prepared.epoch_seeds, *callbacks, watch, keras.callbacks.TerminateOnNaN()]
+    if recipe.patience is not None and validation is not None:
+        listed.append(EarlyStopping(recipe.patience, early_stopping_path, verbose=1 if verbose else 0))
+    listed += _schedule_callbacks(prepared, monitor, 1 if verbose else 0)
+    for callback in listed:
+        if history is not None and hasattr(callback, "resume"):
+            callback.resume(history, epochs_done)
+    listed += list(folder_callbacks)
+    data: dict[str, Any] = {"x": prepared.train_data if x is None else x, "shuffle": False}
+    if x is not None and not _is_dataset(x):
+        data.update(y=y, batch_size=recipe.batch_size, shuffle=True)
+    result = prepared.trainer.fit(**data, validation_data=validation, epochs=epochs or recipe.epochs,
+                                  initial_epoch=initial_epoch, callbacks=listed, verbose=verbose)
+    ensure_finite(result.history.get("loss", []), watch.diverged_at, recipe, initial_epoch)
+    return result
+
+
+def ensure_finite(losses: Sequence[float], diverged_at: tuple[int, int] | None, recipe: Recipe,
+                  initial_epoch: int = 0) -> None:
+    """Raise :class:`TrainingDiverged` when the watch saw a NaN/inf loss or an epoch's loss is not finite."""
+    bad = [i for i, v in enumerate(losses) if not math.isfinite(float(v))]
+    if diverged_at is None and not bad:
+        return
+    epoch, batch = diverged_at if diverged_at is not None else (initial_epoch + bad[0], None)
+    where = f"epoch {epoch + 1}" + (f", batch {batch}" if batch is not None else "")
+    raise TrainingDiverged(f"training diverged: the loss became NaN or infinite at {where}; lower the learning "
+                           f"rate (now {recipe.learning_rate:g}) or set a clipnorm", epoch + 1, batch)
+
+
+def _is_dataset(x: Any) -> bool:
+    if x is None or isinstance(x, (np.ndarray, list, tuple, dict)):
+        return False
+    return hasattr(x, "element_spec") or hasattr(x, "__next__") or isinstance(x, keras.utils.PyDataset)
+
+
+def evaluate(prepared: Prepared, x: np.ndarray, y: np.ndarray,
+             callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict[str, float]:
+    """Loss and accuracy of the (trained) model on ``x``, ``y`` (NaN for an empty split)."""
+    if len(x) == 0:
+        return {"loss": float("nan"), "accuracy": float("nan")}
+    data = make_dataset(x, y, prepared.recipe.batch_size)
+    result = prepared.trainer.evaluate(data, verbose=0, return_dict=True, callbacks=list(callbacks))
+    return {"loss": float(result["loss"]), "accuracy": float(result["accuracy"])}
+
+
+def evaluate_splits(prepared: Prepared, splits: DataSplits | None = None) -> dict[str, float]:
+    """``train_loss`` … ``test_accuracy`` of the trained model; the test split is touched here only."""
+    splits = splits or prepared.splits
+    out: dict[str, float] = {}
+    for name, x, y in (("train", splits.x_train, splits.y_train), ("val", splits.x_val, splits.y_val),
+                       ("test", splits.x_test, splits.y_test)):
+        for key, value in evaluate(prepared, x, y).items():
+            out[f"{name}_{key}"] = value
+    return out
