@@ -41,7 +41,7 @@ from typing import Sequence
 import keras
 
 __all__ = ["POLICIES", "DOMAIN_POLICIES", "AUGMENT_IN_MODEL", "PLACEMENTS", "default_policy", "check_policy",
-           "make_augmentation", "augment_in_model", "TrainingAugmentation"]
+           "make_augmentation", "augment_in_model", "TrainingAugmentation", "check_erasing"]
 
 POLICIES: dict[str, str] = {
     "none": "no augmentation",
@@ -107,6 +107,15 @@ def check_policy(policy: str, domain: str) -> str:
     return policy
 
 
+def check_erasing(erasing: float, domain: str) -> float:
+    """``erasing`` if it is a probability in [0, 1] that fits ``domain`` (images only), else a ValueError."""
+    if isinstance(erasing, bool) or not isinstance(erasing, (int, float)) or not 0 <= erasing <= 1:
+        raise ValueError(f"erasing must be a probability in [0, 1], got {erasing!r}")
+    if erasing and domain in ("text", "sequences"):
+        raise ValueError(f"erasing={erasing:g} does not fit {domain} data: it erases image rectangles; use 0")
+    return float(erasing)
+
+
 def augment_in_model(placement: str | None = None) -> bool:
     """True when augmentation goes in the model: ``placement`` ("model" / "pipeline"), else AUGMENT_IN_MODEL."""
     if placement is None:
@@ -117,17 +126,23 @@ def augment_in_model(placement: str | None = None) -> bool:
 
 
 def make_augmentation(policy: str, input_shape: Sequence[int], seed: int | None = None,
-                      value_range: tuple[float, float] = (0.0, 255.0)) -> keras.Sequential | None:
-    """The Keras preprocessing layers of ``policy`` for images of ``input_shape`` ``(h, w, c)``; None for "none".
+                      value_range: tuple[float, float] = (0.0, 255.0),
+                      erasing: float = 0.0) -> keras.Sequential | None:
+    """The Keras preprocessing layers of ``policy`` for images of ``input_shape`` ``(h, w, c)``; None for
+    "none" without erasing.
 
     Args:
         seed: seeds every random layer (each its own derived seed) for repeatable augmentation.
         value_range: the pixel scale of the images (``(0, 16)`` for digits): the background fill of
             shifts, rotations and zooms is its lower end and RandomContrast clips to it.
+        erasing: the probability in [0, 1] of erasing one random rectangle (2-33 % of the image, filled
+            with noise in ``value_range``) after the policy's layers (Random Erasing, Zhong et al. 2020).
     The output shape equals the input shape for every policy.
     """
     _check_name(policy)
-    if policy == "none":
+    if isinstance(erasing, bool) or not isinstance(erasing, (int, float)) or not 0 <= erasing <= 1:
+        raise ValueError(f"erasing must be a probability in [0, 1], got {erasing!r}")
+    if policy == "none" and not erasing:
         return None
     shape = tuple(input_shape)
     if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
@@ -163,8 +178,11 @@ def make_augmentation(policy: str, input_shape: Sequence[int], seed: int | None 
             keras.layers.RandomTranslation(0.125, 0.125, seed=next_seed(), name="crop", **fill),
             keras.layers.RandomContrast(0.2, value_range=(low, high), seed=next_seed(), name="contrast"),
         ]
-    else:  # pragma: no cover - POLICIES and this function must list the same names
+    elif policy != "none":  # pragma: no cover - POLICIES and this function must list the same names
         raise AssertionError(f"policy {policy!r} has no layers")
+    if erasing:
+        layers.append(keras.layers.RandomErasing(factor=float(erasing), value_range=(low, high),
+                                                 seed=next_seed(), name="erase"))
     return keras.Sequential([keras.Input(shape=shape)] + layers, name=f"augment_{policy}")
 
 
@@ -180,14 +198,16 @@ class TrainingAugmentation(keras.layers.Layer):
     """
 
     def __init__(self, policy: str, image_shape: Sequence[int], seed: int | None = None,
-                 value_range: Sequence[float] = (0.0, 255.0), **kwargs) -> None:
+                 value_range: Sequence[float] = (0.0, 255.0), erasing: float = 0.0, **kwargs) -> None:
         kwargs.setdefault("name", f"augment_{policy}")
         super().__init__(**kwargs)
         self.policy = _check_name(policy)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.seed = seed
         self.value_range = (float(value_range[0]), float(value_range[1]))
-        self.augmentation = make_augmentation(policy, self.image_shape, seed=seed, value_range=self.value_range)
+        self.erasing = float(erasing)
+        self.augmentation = make_augmentation(policy, self.image_shape, seed=seed, value_range=self.value_range,
+                                              erasing=self.erasing)
 
     def call(self, inputs, training=None):
         if training and self.augmentation is not None:
@@ -199,4 +219,4 @@ class TrainingAugmentation(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "policy": self.policy, "image_shape": list(self.image_shape),
-                "seed": self.seed, "value_range": list(self.value_range)}
+                "seed": self.seed, "value_range": list(self.value_range), "erasing": self.erasing}

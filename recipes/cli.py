@@ -49,13 +49,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _limit(text: str) -> int:
-    value = _positive_int(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 2, got {text!r}")
-    return value
-
-
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -76,32 +69,24 @@ def _float(text: str) -> float:
     return value
 
 
-def _positive_float(text: str) -> float:
-    value = _float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
-    return value
+def _bounded(parse, allowed, rule: str):
+    """An argparse type: ``parse(text)``, refused with "must be ``rule``" unless ``allowed(value)``."""
+    def check(text: str):
+        value = parse(text)
+        if not allowed(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
+        return value
+
+    return check
 
 
-def _nonnegative_float(text: str) -> float:
-    value = _float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
-    return value
-
-
-def _keep_prob(text: str) -> float:
-    value = _float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1] (1 = no dropout), got {text!r}")
-    return value
-
-
-def _error_rate(text: str) -> float:
-    value = _float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be an error rate in [0, 1], got {text!r}")
-    return value
+_positive_float = _bounded(_float, lambda v: v > 0, "a number > 0")
+_nonnegative_float = _bounded(_float, lambda v: v >= 0, "a number >= 0")
+_keep_prob = _bounded(_float, lambda v: 0 < v <= 1, "in (0, 1] (1 = no dropout)")
+_fraction_below_one = _bounded(_float, lambda v: 0 <= v < 1, "in [0, 1) (0 = off)")
+_probability = _bounded(_float, lambda v: 0 <= v <= 1, "a probability in [0, 1]")
+_error_rate = _bounded(_float, lambda v: 0 <= v <= 1, "an error rate in [0, 1]")
+_folds = _limit = _bounded(_positive_int, lambda v: v >= 2, "an integer >= 2")
 
 
 def _patience(text: str) -> int:
@@ -126,6 +111,7 @@ def add_training_options(parser: argparse.ArgumentParser, *, default_data: str =
     """The options every recipe command shares (all default to None = the preset's value)."""
     from recipes.modeling import PRECISIONS
     from recipes.optim import OPTIMIZERS, SCHEDULES
+    from recipes.recipe import TTA_MODES
 
     data = parser.add_argument_group("data")
     data.add_argument("--data", default=default_data,
@@ -146,6 +132,18 @@ def add_training_options(parser: argparse.ArgumentParser, *, default_data: str =
                      help="augmentation policy (recipes.augment.POLICIES), none, or auto (the data's default)")
     reg.add_argument("--patience", type=_patience, default=None,
                      help="early stopping on val_loss after this many epochs without improvement; 0/none: off")
+
+    tech = parser.add_argument_group("training techniques")
+    tech.add_argument("--label-smoothing", dest="label_smoothing", type=_fraction_below_one, default=None,
+                      metavar="EPS", help="label smoothing ε in [0, 1); 0 = off")
+    tech.add_argument("--ema", type=_fraction_below_one, default=None, metavar="DECAY",
+                      help="moving average of the weights with this decay in [0, 1), e.g. 0.999; 0 = off")
+    tech.add_argument("--warmup-epochs", dest="warmup_epochs", type=_seed, default=None, metavar="N",
+                      help="linear learning-rate warm-up over the first N epochs (not with --schedule plateau)")
+    tech.add_argument("--tta", choices=TTA_MODES, default=None,
+                      help="test-time augmentation at evaluation: flip or flip+shift (clothes, natural images)")
+    tech.add_argument("--erasing", type=_probability, default=None, metavar="P",
+                      help="random erasing: the probability in [0, 1] of erasing a rectangle of a training image")
 
     opt = parser.add_argument_group("optimization")
     opt.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
@@ -187,6 +185,8 @@ def build_parser(prog: str, *, description: str = "", default_model: str | None 
     parser.add_argument("--preset", choices=PRESETS, default=default_preset,
                         help="what to regularize (see recipes.recipe)")
     add_training_options(parser, default_data=default_data)
+    parser.add_argument("--folds", type=_folds, default=None, metavar="K",
+                        help="K-fold cross-validation (K >= 2) of train+validation: K runs, a mean ± std summary")
     return parser
 
 
@@ -258,6 +258,14 @@ def _train(recipe, args: argparse.Namespace, prog: str) -> int:
     from recipes.train import TrainingDiverged, run
 
     try:
+        if getattr(args, "folds", None):
+            from recipes.crossval import cross_validate, summary_line
+
+            result = cross_validate(recipe, args.folds, out=args.out, verbose=args.verbose, quick=args.quick,
+                                    deterministic=args.deterministic)
+            if args.verbose == 0:
+                print(summary_line(result.summary, result.folder))
+            return 0
         result = run(recipe, out=args.out, verbose=args.verbose, quick=args.quick, tensorboard=args.tensorboard,
                      deterministic=args.deterministic)
     except TrainingDiverged as error:

@@ -763,11 +763,13 @@ def _epoch_keyed_batches(x, y, batch_size: int, seed: int, epoch):
         return tf.data.Dataset.from_tensor_slices(indices)
 
     batches = tf.data.Dataset.from_tensors(0).flat_map(order).batch(batch_size)
+    # flat_map hides the length; Keras wants it to know an epoch's end without running out of data
+    batches = batches.apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
     return batches.map(lambda index: (tf.gather(images, index), tf.gather(labels, index)))
 
 
 def pipeline_augmentation(splits: DataSplits, augmentation: str = "none", *, seed: int = 0,
-                          placement: str | None = None):
+                          placement: str | None = None, erasing: float = 0.0):
     """The augmentation layer the tf.data pipeline applies, or None when there is none or it runs in the model.
 
     It runs in the pipeline when that is its place (``placement="pipeline"``, or ``placement=None`` and
@@ -777,9 +779,11 @@ def pipeline_augmentation(splits: DataSplits, augmentation: str = "none", *, see
     from recipes import augment
 
     policy = augment.check_policy(augmentation, splits.domain)
-    if policy == "none" or splits.is_text or augment.augment_in_model(placement):
+    erasing = augment.check_erasing(erasing, splits.domain)
+    if (policy == "none" and not erasing) or augment.augment_in_model(placement):
         return None
-    return augment.make_augmentation(policy, splits.input_shape, seed=seed, value_range=splits.value_range)
+    return augment.make_augmentation(policy, splits.input_shape, seed=seed, value_range=splits.value_range,
+                                     erasing=erasing)
 
 
 def train_dataset(splits: DataSplits, batch_size: int, *, augmentation: str = "none", seed: int = 0,

@@ -162,15 +162,18 @@ def build_model(model_name: str, splits: DataSplits, regularization: zoo.Regular
 
 
 def training_model(model: keras.Model, splits: DataSplits, augmentation: str = "none", *, seed: int = 0,
-                   placement: str | None = None) -> keras.Model:
+                   placement: str | None = None, erasing: float = 0.0) -> keras.Model:
     """What ``fit`` trains: ``model`` itself, or ``model`` behind ``augment.TrainingAugmentation`` when
-    ``augmentation`` (a policy that fits ``splits.domain``) runs in the model (``placement="model"``, or
-    ``placement=None`` and ``recipes.augment.AUGMENT_IN_MODEL``). The two share every weight."""
+    ``augmentation`` (a policy that fits ``splits.domain``; plus random erasing with probability
+    ``erasing``) runs in the model (``placement="model"``, or ``placement=None`` and
+    ``recipes.augment.AUGMENT_IN_MODEL``). The two share every weight."""
     policy = augment.check_policy(augmentation, splits.domain)
-    if policy == "none" or splits.is_text or not augment.augment_in_model(placement):
+    augment.check_erasing(erasing, splits.domain)
+    if (policy == "none" and not erasing) or not augment.augment_in_model(placement):
         return model
     inputs = keras.Input(shape=splits.input_shape, name="inputs")
-    layer = augment.TrainingAugmentation(policy, splits.input_shape, seed=seed, value_range=splits.value_range)
+    layer = augment.TrainingAugmentation(policy, splits.input_shape, seed=seed, value_range=splits.value_range,
+                                         erasing=erasing)
     return keras.Model(inputs, model(layer(inputs)), name=f"{model.name}_training")
 
 

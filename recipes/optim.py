@@ -27,6 +27,12 @@ Schedules (``SCHEDULES``), over ``epochs·steps_per_epoch`` optimizer steps:
                :func:`schedule_callbacks`) divides it by 10 when ``val_loss`` stalls
 =============  ==========================================================================
 
+Warm-up (``warmup_steps``): the rate rises linearly from 0 over the first steps into the schedule — for
+``cosine`` Keras' own ``CosineDecay(warmup_target=, warmup_steps=)`` (the decay then spans the remaining
+steps), for ``constant`` and ``step`` :class:`LinearWarmup` (the step boundaries stay where they were);
+``plateau`` takes none. EMA (``ema``): the optimizer keeps an exponential moving average of the weights
+(Keras' ``use_ema`` / ``ema_momentum``); ``recipes.pipeline`` evaluates and saves the averaged weights.
+
 Weight decay. ``weight_decay`` is accepted by ``sgd``, ``momentum``, ``nesterov`` (as Keras's decoupled
 decay, ``w -= lr·wd·w`` after the gradient step) and ``adamw``. For plain SGD that update equals an L2
 penalty ``λ·Σw²`` with **λ = wd / 2** (``d(λw²)/dw = 2λw``), so ``zoo.Regularization(l2=wd/2)`` and
@@ -46,7 +52,7 @@ from typing import Any
 import keras
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "WEIGHT_DECAY_OPTIMIZERS", "make_optimizer", "make_schedule",
-           "schedule_callbacks", "check_learning_rate"]
+           "schedule_callbacks", "check_learning_rate", "LinearWarmup"]
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad", "adadelta")
 SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine", "plateau")
@@ -82,27 +88,62 @@ def _check_positive_int(field: str, value: Any) -> int:
     return value
 
 
+@keras.saving.register_keras_serializable(package="recipes")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """``after(step)`` scaled by ``min(1, (step + 1) / warmup_steps)``: a linear rise into a schedule or rate."""
+
+    def __init__(self, after: Any, warmup_steps: int) -> None:
+        self.after, self.warmup_steps = after, int(warmup_steps)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        rate = self.after(step) if callable(self.after) else keras.ops.cast(self.after, "float32")
+        return rate * keras.ops.minimum(1.0, (step + 1.0) / float(self.warmup_steps))
+
+    def get_config(self) -> dict[str, Any]:
+        after = keras.optimizers.schedules.serialize(self.after) if callable(self.after) else self.after
+        return {"after": after, "warmup_steps": self.warmup_steps}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "LinearWarmup":
+        after = config["after"]
+        if isinstance(after, dict):
+            after = keras.optimizers.schedules.deserialize(after)
+        return cls(after, config["warmup_steps"])
+
+
 def make_schedule(learning_rate: float, schedule: str = "constant", *, epochs: int = 1,
-                  steps_per_epoch: int = 1) -> float | keras.optimizers.schedules.LearningRateSchedule:
-    """The learning rate an optimizer is given: a float (``constant``, ``plateau``) or a Keras schedule."""
+                  steps_per_epoch: int = 1,
+                  warmup_steps: int = 0) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The learning rate an optimizer is given: a float (``constant``, ``plateau``) or a Keras schedule,
+    with ``warmup_steps`` of linear warm-up (none for ``plateau``)."""
     lr = check_learning_rate(learning_rate)
     _check_name("schedule", schedule, SCHEDULES)
     total = _check_positive_int("epochs", epochs) * _check_positive_int("steps_per_epoch", steps_per_epoch)
-    if schedule in ("constant", "plateau"):
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or not 0 <= warmup_steps < total:
+        raise ValueError(f"warmup_steps must be an integer in [0, {total}) (the run's steps), got {warmup_steps!r}")
+    if warmup_steps and schedule == "plateau":
+        raise ValueError("the plateau schedule takes no warm-up (ReduceLROnPlateau changes a plain rate)")
+    if schedule == "plateau":
         return lr
     if schedule == "cosine":
+        if warmup_steps:
+            return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=total - warmup_steps, alpha=0.0,
+                                                          warmup_target=lr, warmup_steps=warmup_steps)
         return keras.optimizers.schedules.CosineDecay(lr, decay_steps=total, alpha=0.0)
-    # step: boundaries strictly increasing even for a very short run
-    first = max(1, int(round(STEP_FRACTIONS[0] * total)))
-    second = max(first + 1, int(round(STEP_FRACTIONS[1] * total)))
-    return keras.optimizers.schedules.PiecewiseConstantDecay(
-        boundaries=[first, second], values=[lr, lr * STEP_FACTOR, lr * STEP_FACTOR ** 2]
-    )
+    if schedule == "constant":
+        rate = lr
+    else:  # step: boundaries strictly increasing even for a very short run
+        first = max(1, int(round(STEP_FRACTIONS[0] * total)))
+        second = max(first + 1, int(round(STEP_FRACTIONS[1] * total)))
+        rate = keras.optimizers.schedules.PiecewiseConstantDecay(
+            boundaries=[first, second], values=[lr, lr * STEP_FACTOR, lr * STEP_FACTOR ** 2])
+    return LinearWarmup(rate, warmup_steps) if warmup_steps else rate
 
 
 def make_optimizer(name: str, learning_rate: float, *, schedule: str = "constant", epochs: int = 1,
-                   steps_per_epoch: int = 1, weight_decay: float = 0.0,
-                   clipnorm: float | None = None) -> keras.optimizers.Optimizer:
+                   steps_per_epoch: int = 1, weight_decay: float = 0.0, clipnorm: float | None = None,
+                   warmup_steps: int = 0, ema: float = 0.0) -> keras.optimizers.Optimizer:
     """A fresh Keras optimizer by name (see ``OPTIMIZERS``) with its learning-rate schedule.
 
     Args:
@@ -113,9 +154,12 @@ def make_optimizer(name: str, learning_rate: float, *, schedule: str = "constant
         weight_decay: decoupled decay ``>= 0`` for ``sgd``/``momentum``/``nesterov`` (= L2 λ·2 for plain
             SGD) and ``adamw``; ``adamw`` with 0 uses Keras's default 0.004.
         clipnorm: clip each gradient to this L2 norm (``> 0``) or None.
+        warmup_steps: linear warm-up steps into the schedule (see :func:`make_schedule`).
+        ema: decay in [0, 1) of the weights' moving average the optimizer keeps (0: none).
     """
     _check_name("optimizer", name, OPTIMIZERS)
-    rate = make_schedule(learning_rate, schedule, epochs=epochs, steps_per_epoch=steps_per_epoch)
+    rate = make_schedule(learning_rate, schedule, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                         warmup_steps=warmup_steps)
     if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) \
             or not math.isfinite(weight_decay) or weight_decay < 0:
         raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
@@ -131,6 +175,10 @@ def make_optimizer(name: str, learning_rate: float, *, schedule: str = "constant
             raise ValueError(f"clipnorm must be a finite number > 0 or None, got {clipnorm!r}")
         clipnorm = float(clipnorm)
     common: dict[str, Any] = {"learning_rate": rate, "clipnorm": clipnorm}
+    if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0 <= ema < 1:
+        raise ValueError(f"ema must be a number in [0, 1) (0: off), got {ema!r}")
+    if ema:
+        common.update(use_ema=True, ema_momentum=float(ema))
     if weight_decay > 0:
         common["weight_decay"] = weight_decay
 

@@ -44,7 +44,8 @@ from recipes.recipe import Recipe
 
 __all__ = ["Prepared", "TrainingDiverged", "prepare", "prepare_bare", "load_splits", "loss_for", "compile_model",
            "fit", "evaluate", "evaluate_splits", "EpochSeeds", "EarlyStopping", "PlateauSchedule",
-           "ensure_finite"]
+           "ensure_finite", "SmoothedSparseCrossentropy", "EMAWeights", "check_tta", "tta_views",
+           "tta_probabilities", "evaluate_tta", "class_probabilities"]
 
 _GOLDEN = 0x9E3779B1  # spreads the epochs over the seed space (Knuth's multiplicative hash)
 
@@ -89,10 +90,11 @@ def prepare(recipe: Recipe, splits: DataSplits | None = None, *, placement: str 
     splits = load_splits(recipe) if splits is None else splits
     keras.utils.set_random_seed(recipe.seed)
     policy = recipe.resolved_augmentation(splits.domain)
+    check_tta(recipe.tta, splits.domain)
     model = build_model(recipe.model, splits, recipe.regularization, precision=recipe.precision,
                         **dict(recipe.model_kwargs))
-    trainer = training_model(model, splits, policy, seed=recipe.seed, placement=placement)
-    layer = pipeline_augmentation(splits, policy, seed=recipe.seed, placement=placement)
+    trainer = training_model(model, splits, policy, seed=recipe.seed, placement=placement, erasing=recipe.erasing)
+    layer = pipeline_augmentation(splits, policy, seed=recipe.seed, placement=placement, erasing=recipe.erasing)
     seeds = EpochSeeds(recipe.seed, trainer, layer)
     steps = max(1, math.ceil(len(splits.x_train) / recipe.batch_size))
     compile_model(trainer, recipe, steps)
@@ -112,19 +114,51 @@ def prepare_bare(recipe: Recipe, input_shape: Sequence[int], classes: int, n_tra
     return Prepared(recipe, None, "none", model, model, steps, EpochSeeds(recipe.seed, model))
 
 
-def loss_for(model: keras.Model) -> keras.losses.Loss:
-    """Sparse categorical cross-entropy, from logits unless the model ends in a softmax."""
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=zoo.layers.outputs_logits(model))
+def loss_for(model: keras.Model, label_smoothing: float = 0.0) -> keras.losses.Loss:
+    """Sparse categorical cross-entropy, from logits unless the model ends in a softmax; with
+    ``label_smoothing`` ε > 0, :class:`SmoothedSparseCrossentropy`."""
+    from_logits = zoo.layers.outputs_logits(model)
+    if label_smoothing:
+        return SmoothedSparseCrossentropy(label_smoothing, from_logits=from_logits)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Cross-entropy against ``(1 - ε)·onehot(y) + ε / K``, on integer labels (Szegedy et al. 2016, §7).
+
+    ``(1 - ε)·(-log p_y) + ε·mean_k(-log p_k)``: what ``CategoricalCrossentropy(label_smoothing=ε)`` gives
+    on one-hot labels, without one-hot labels (Keras 3.15's sparse loss has no ``label_smoothing``).
+    """
+
+    def __init__(self, label_smoothing: float, from_logits: bool = False, name: str = "smoothed_crossentropy",
+                 **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing, self.from_logits = float(label_smoothing), bool(from_logits)
+
+    def call(self, y_true, y_pred):
+        ops = keras.ops
+        if self.from_logits:
+            log_p = ops.log_softmax(y_pred, axis=-1)
+        else:
+            log_p = ops.log(ops.clip(y_pred, keras.config.epsilon(), 1.0))
+        labels = ops.cast(ops.reshape(y_true, (-1, 1)), "int32")
+        nll = -ops.squeeze(ops.take_along_axis(log_p, labels, axis=-1), axis=-1)
+        return (1.0 - self.label_smoothing) * nll - self.label_smoothing * ops.mean(log_p, axis=-1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "label_smoothing": self.label_smoothing, "from_logits": self.from_logits}
 
 
 def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int) -> keras.Model:
-    """Compile ``model`` with the recipe's optimizer and schedule, :func:`loss_for` and accuracy."""
+    """Compile ``model`` with the recipe's optimizer (schedule, warm-up, EMA), :func:`loss_for` and accuracy."""
+    steps = max(1, int(steps_per_epoch))
     optimizer = make_optimizer(
         recipe.optimizer, recipe.learning_rate, schedule=recipe.schedule, epochs=recipe.epochs,
-        steps_per_epoch=max(1, int(steps_per_epoch)), weight_decay=recipe.weight_decay,
-        clipnorm=recipe.clipnorm,
+        steps_per_epoch=steps, weight_decay=recipe.weight_decay, clipnorm=recipe.clipnorm,
+        warmup_steps=recipe.warmup_epochs * steps, ema=recipe.ema,
     )
-    model.compile(optimizer=optimizer, loss=loss_for(model), metrics=["accuracy"])
+    model.compile(optimizer=optimizer, loss=loss_for(model, recipe.label_smoothing), metrics=["accuracy"])
     return model
 
 
@@ -151,6 +185,55 @@ class EpochSeeds(keras.callbacks.Callback):
         for state, initial in zip(self.states, self.initial):
             key = (int(initial[0]) + (self.seed + 1) * 7919 + int(epoch) * _GOLDEN) % (2**31 - 1)
             state.assign(np.array([key, 0], dtype=initial.dtype))
+
+
+class EMAWeights:
+    """The optimizer's averaged weights where they are looked at: validation, checkpoints, early stopping.
+
+    :attr:`swap_in` (first in the callback list) puts the averaged weights into the model for the epoch's
+    validation and again at the epoch's end, for the callbacks that follow (checkpoint, early stopping's
+    best weights); :attr:`swap_out` (just before the backup) puts the trained weights back, exactly (copies,
+    not arithmetic), so the backup and the next epoch continue from them. ``fit`` itself leaves the averaged
+    weights in the model at the end (``optimizer.finalize_variable_values``).
+    """
+
+    def __init__(self) -> None:
+        owner = self
+
+        class _In(keras.callbacks.Callback):
+            def on_test_begin(self, logs=None):
+                owner.put_average(self.model)
+
+            def on_test_end(self, logs=None):
+                owner.put_trained(self.model)
+
+            def on_epoch_end(self, epoch, logs=None):
+                owner.put_average(self.model)
+
+        class _Out(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                owner.put_trained(self.model)
+
+        self.swap_in, self.swap_out = _In(), _Out()
+        self._trained: list[np.ndarray] | None = None
+
+    @staticmethod
+    def _pairs(model: keras.Model):
+        optimizer = model.optimizer
+        return list(zip(optimizer._trainable_variables, optimizer._model_variables_moving_average))
+
+    def put_average(self, model: keras.Model) -> None:
+        if self._trained is None and getattr(model.optimizer, "built", False):
+            pairs = self._pairs(model)
+            self._trained = [np.array(keras.ops.convert_to_numpy(v)) for v, _ in pairs]
+            for variable, average in pairs:
+                variable.assign(average)
+
+    def put_trained(self, model: keras.Model) -> None:
+        if self._trained is not None:
+            for (variable, _), value in zip(self._pairs(model), self._trained):
+                variable.assign(value)
+            self._trained = None
 
 
 class _Watch(keras.callbacks.Callback):
@@ -280,14 +363,20 @@ def fit(prepared: Prepared, *, callbacks: Sequence[keras.callbacks.Callback] = (
     validation = prepared.validation_data if isinstance(validation_data, str) else validation_data
     monitor = "val_loss" if validation is not None else "loss"
     watch = _Watch()
-    listed = [prepared.epoch_seeds, *callbacks, watch, keras.callbacks.TerminateOnNaN()]
+    ema = EMAWeights() if recipe.ema else None
+    listed = [prepared.epoch_seeds, *([ema.swap_in] if ema else []), *callbacks, watch,
+              keras.callbacks.TerminateOnNaN()]
     if recipe.patience is not None and validation is not None:
         listed.append(EarlyStopping(recipe.patience, early_stopping_path, verbose=1 if verbose else 0))
     listed += _schedule_callbacks(prepared, monitor, 1 if verbose else 0)
     for callback in listed:
         if history is not None and hasattr(callback, "resume"):
             callback.resume(history, epochs_done)
-    listed += list(folder_callbacks)
+    folder = list(folder_callbacks)
+    if ema is not None:  # the trained weights back before the backup (or last)
+        at = next((i for i, c in enumerate(folder) if isinstance(c, keras.callbacks.BackupAndRestore)), len(folder))
+        folder.insert(at, ema.swap_out)
+    listed += folder
     data: dict[str, Any] = {"x": prepared.train_data if x is None else x, "shuffle": False}
     if x is not None and not _is_dataset(x):
         data.update(y=y, batch_size=recipe.batch_size, shuffle=True)
@@ -326,11 +415,71 @@ def evaluate(prepared: Prepared, x: np.ndarray, y: np.ndarray,
 
 
 def evaluate_splits(prepared: Prepared, splits: DataSplits | None = None) -> dict[str, float]:
-    """``train_loss`` … ``test_accuracy`` of the trained model; the test split is touched here only."""
+    """``train_loss`` … ``test_accuracy`` of the trained model (and ``test_loss_tta``/``test_accuracy_tta``
+    with the recipe's test-time augmentation); the test split is touched here only."""
     splits = splits or prepared.splits
     out: dict[str, float] = {}
     for name, x, y in (("train", splits.x_train, splits.y_train), ("val", splits.x_val, splits.y_val),
                        ("test", splits.x_test, splits.y_test)):
         for key, value in evaluate(prepared, x, y).items():
             out[f"{name}_{key}"] = value
+    if prepared.recipe.tta != "none" and len(splits.x_test):
+        for key, value in evaluate_tta(prepared, splits.x_test, splits.y_test, splits.value_range).items():
+            out[f"test_{key}_tta"] = value
     return out
+
+
+# -- test-time augmentation --------------------------------------------------------------------------------
+TTA_SHIFT_PIXELS = 2
+
+
+def check_tta(mode: str, domain: str) -> str:
+    """``mode`` if its transforms fit ``domain`` (flips: clothes and natural images only), else a ValueError."""
+    from recipes.augment import check_policy
+    from recipes.recipe import TTA_MODES
+
+    if mode not in TTA_MODES:
+        raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}, got {mode!r}")
+    if mode != "none":
+        try:
+            check_policy("flip", domain)
+        except ValueError:
+            raise ValueError(f"tta={mode!r} does not fit {domain} data: it mirrors the inputs, which only clothes "
+                             f"and natural images allow; use tta='none'") from None
+    return mode
+
+
+def tta_views(x: np.ndarray, mode: str, fill: float = 0.0) -> list[np.ndarray]:
+    """The inputs TTA averages over: x and its mirror (``flip``), and x shifted ±2 px (``flip+shift``)."""
+    views = [x, x[:, :, ::-1]]
+    if mode == "flip+shift":
+        k = TTA_SHIFT_PIXELS
+        left, right = np.full_like(x, fill), np.full_like(x, fill)
+        left[:, :, :-k], right[:, :, k:] = x[:, :, k:], x[:, :, :-k]
+        views += [left, right]
+    return views
+
+
+def class_probabilities(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The model's class probabilities on ``x`` in float64 (a softmax of its logits when it outputs logits)."""
+    p = model.predict(x, batch_size=batch_size, verbose=0).astype(np.float64)
+    if zoo.layers.outputs_logits(model):
+        p = np.exp(p - p.max(axis=-1, keepdims=True))
+        p /= p.sum(axis=-1, keepdims=True)
+    return p
+
+
+def tta_probabilities(model: keras.Model, x: np.ndarray, mode: str, batch_size: int = 256,
+                      fill: float = 0.0) -> np.ndarray:
+    """The mean over :func:`tta_views` of the model's class probabilities."""
+    views = tta_views(np.asarray(x), mode, fill)
+    return sum(class_probabilities(model, view, batch_size) for view in views) / len(views)
+
+
+def evaluate_tta(prepared: Prepared, x: np.ndarray, y: np.ndarray,
+                 value_range: tuple[float, float] = (0.0, 255.0)) -> dict[str, float]:
+    """Loss and accuracy of the recipe's test-time augmentation on ``x``, ``y``."""
+    p = tta_probabilities(prepared.model, x, prepared.recipe.tta, prepared.recipe.batch_size, value_range[0])
+    y = np.asarray(y).astype(int).ravel()
+    picked = np.clip(p[np.arange(len(y)), y], keras.config.epsilon(), 1.0)
+    return {"loss": float(-np.log(picked).mean()), "accuracy": float((p.argmax(axis=-1) == y).mean())}

@@ -46,7 +46,7 @@ from zoo.regularization import Regularization
 
 from recipes.optim import OPTIMIZERS, SCHEDULES, WEIGHT_DECAY_OPTIMIZERS, check_learning_rate
 
-__all__ = ["Recipe", "preset", "PRESETS", "FamilyDefaults", "FAMILY_DEFAULTS", "family_defaults",
+__all__ = ["Recipe", "preset", "PRESETS", "TTA_MODES", "FamilyDefaults", "FAMILY_DEFAULTS", "family_defaults",
            "family_of", "QUICK"]
 
 PRESETS: tuple[str, ...] = ("baseline", "l2", "l1", "dropout", "batchnorm", "augment", "early_stopping", "full")
@@ -56,6 +56,8 @@ RESERVED_MODEL_KWARGS = ("input_shape", "input_tensor", "classes", "regularizati
 REGULARIZATION_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Regularization))
 
 # What ``--quick`` / ``run(quick=True)`` does to a recipe: a seconds-long smoke run.
+TTA_MODES: tuple[str, ...] = ("none", "flip", "flip+shift")
+
 QUICK = MappingProxyType({"epochs": 2, "limit": 300, "test_limit": 100, "batch_size": 32})
 
 
@@ -203,6 +205,17 @@ class Recipe:
         baseline_error: the human-level / Bayes error for the verdict; None = the data set's own, or 0.
         precision: ``"float32"`` or ``"mixed_bfloat16"`` (``recipes.modeling.PRECISIONS``; bf16 compute,
             float32 weights and softmax: see ``bench/speed.py`` for what it buys on a CPU).
+        label_smoothing: ε in [0, 1): the target is (1 - ε) on the label and ε spread over all classes
+            (Szegedy et al. 2016); 0 = off.
+        ema: the decay in [0, 1) of an exponential moving average of the weights (Polyak averaging; 0 =
+            off); validation, checkpoints and the saved model use the averaged weights.
+        warmup_epochs: epochs of linear learning-rate warm-up into the schedule (>= 0, < epochs; not with
+            ``plateau``).
+        tta: test-time augmentation at evaluation, ``none``, ``flip`` (mean softmax of x and its mirror)
+            or ``flip+shift`` (also x shifted 2 px left and right); only where flips fit the data (clothes,
+            natural images). ``metrics.json`` reports the plain and the TTA test accuracy.
+        erasing: the probability in [0, 1] that a training image gets a random rectangle erased (Zhong
+            et al. 2020), on top of the augmentation policy; images only.
     """
 
     model: str
@@ -226,6 +239,11 @@ class Recipe:
     seed: int = 0
     baseline_error: float | None = None
     precision: str = "float32"
+    label_smoothing: float = 0.0
+    ema: float = 0.0
+    warmup_epochs: int = 0
+    tta: str = "none"
+    erasing: float = 0.0
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -295,6 +313,19 @@ class Recipe:
         from recipes.modeling import PRECISIONS
 
         _choice("precision", self.precision, PRECISIONS)
+        self._check_techniques(put)
+
+    def _check_techniques(self, put) -> None:
+        put("label_smoothing", _float("label_smoothing", self.label_smoothing, 0.0, 1.0, low_open=False))
+        put("ema", _float("ema", self.ema, 0.0, 1.0, low_open=False))
+        _int("warmup_epochs", self.warmup_epochs, 0)
+        if self.warmup_epochs and self.warmup_epochs >= self.epochs:
+            raise _bad("warmup_epochs", f"an integer < epochs ({self.epochs})", self.warmup_epochs)
+        if self.warmup_epochs and self.schedule == "plateau":
+            raise ValueError("Recipe.warmup_epochs needs a schedule that knows the step (constant, step, cosine), "
+                             f"not 'plateau'; got warmup_epochs={self.warmup_epochs}")
+        _choice("tta", self.tta, TTA_MODES)
+        put("erasing", _float("erasing", self.erasing, 0.0, 1.0, low_open=False, high_open=False))
 
     # -- identity --------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -366,8 +397,9 @@ class Recipe:
 
     def quick(self) -> "Recipe":
         """The seconds-long smoke-run version: few epochs, a small subset, small batches (``QUICK``)."""
+        epochs = min(self.epochs, QUICK["epochs"])
         return self.replace(
-            epochs=min(self.epochs, QUICK["epochs"]),
+            epochs=epochs, warmup_epochs=min(self.warmup_epochs, epochs - 1),
             limit=min(self.limit or QUICK["limit"], QUICK["limit"]),
             test_limit=min(self.test_limit or QUICK["test_limit"], QUICK["test_limit"]),
             batch_size=min(self.batch_size, QUICK["batch_size"]),

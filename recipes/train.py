@@ -101,7 +101,7 @@ def op_determinism(enabled: bool = True):
 
 def run(recipe: Recipe, out: str | os.PathLike = "runs", *, verbose: int = 1, quick: bool = False,
         tensorboard: bool = False, callbacks: Sequence[keras.callbacks.Callback] = (),
-        deterministic: bool = False) -> RunResult:
+        deterministic: bool = False, splits: Any = None) -> RunResult:
     """Train ``recipe``, evaluate on train, validation and test, and write the run folder under ``out``.
 
     Args:
@@ -119,6 +119,9 @@ def run(recipe: Recipe, out: str | os.PathLike = "runs", *, verbose: int = 1, qu
             algorithms), and with it they do on the same GPU model, driver and TensorFlow version, at
             some cost in speed; an op with no deterministic GPU kernel raises ``UnimplementedError``.
             Deterministic and default runs may differ from each other in the last bits.
+        splits: ready ``recipes.data.DataSplits`` to train on instead of the recipe's data (a
+            cross-validation fold, :mod:`recipes.crossval`); give each its own ``out``, since the work
+            folder is named by the Recipe alone.
 
     Raises:
         ValueError (``recipes.data.DataError`` included) for a bad recipe or data, and
@@ -127,17 +130,18 @@ def run(recipe: Recipe, out: str | os.PathLike = "runs", *, verbose: int = 1, qu
         configuration in the same ``out``.
     """
     with op_determinism(bool(deterministic)):
-        return _run(recipe, out, verbose=verbose, quick=quick, tensorboard=tensorboard, callbacks=callbacks)
+        return _run(recipe, out, verbose=verbose, quick=quick, tensorboard=tensorboard, callbacks=callbacks,
+                    splits=splits)
 
 
 def _run(recipe: Recipe, out: str | os.PathLike, *, verbose: int, quick: bool, tensorboard: bool,
-         callbacks: Sequence[keras.callbacks.Callback]) -> RunResult:
+         callbacks: Sequence[keras.callbacks.Callback], splits: Any = None) -> RunResult:
     if not isinstance(recipe, Recipe):
         raise ValueError(f"run needs a recipes.recipe.Recipe, got {type(recipe).__name__}")
     recipe = recipe.quick() if quick else recipe
     t0 = time.perf_counter()
     out = check_output_folder(out)  # before anything is loaded, built or written
-    prepared = pipeline.prepare(recipe)
+    prepared = pipeline.prepare(recipe, splits)
     folder = RunFolder(recipe, out)
     with folder.open(verbose) as opened:
         try:
@@ -187,7 +191,8 @@ def run_metrics(prepared: pipeline.Prepared, history: dict[str, list[float]], *,
         "trainable_params": size.trainable_params, "macs": size.macs,
         **recipe.regularization.to_dict(), "augmentation": prepared.augmentation,
         **{k: settings[k] for k in ("optimizer", "learning_rate", "schedule", "weight_decay", "batch_size",
-                                    "patience", "clipnorm", "seed", "precision")},
+                                    "patience", "clipnorm", "seed", "precision", "label_smoothing", "ema",
+                                    "warmup_epochs", "tta", "erasing")},
         "train_examples": len(splits.x_train), "val_examples": len(splits.x_val),
         "test_examples": len(splits.x_test), "input_shape": list(splits.input_shape),
         "classes": splits.classes, "data_source": splits.source, "baseline_error": baseline,
@@ -205,7 +210,9 @@ def _preprocessing_params(model: keras.Model) -> int:
 def summary_line(metrics: dict[str, Any], folder: Path | str | None = None) -> str:
     """One line with the test accuracy and the rest of a run's headline numbers."""
     line = (f"{metrics['model']} on {metrics['data']} ({metrics['preset']}): "
-            f"test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}); "
+            f"test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f})"
+            + (f", {metrics.get('tta')} TTA {metrics['test_accuracy_tta']:.4f}" if "test_accuracy_tta" in metrics else "")
+            + "; "
             f"train {metrics['train_accuracy']:.4f}, val {metrics['val_accuracy']:.4f}; "
             f"{metrics['epochs_run']} epochs (best {metrics['best_epoch']}), {metrics['wall_time_s']:.1f} s")
     return line + (f"\nRun folder: {folder}" if folder is not None else "")

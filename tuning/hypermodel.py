@@ -184,9 +184,12 @@ class ZooHyperModel(kt.HyperModel):
         changes = {k: v for k, v in strip_tuner_keys(values).items() if k != "penalty"}
         builder = {k: changes.pop(k) for k in list(changes) if k in self.space.builder_args}
         changes["model_kwargs"] = {**self.fixed_builder_kwargs, **builder}
-        for name in ("l1", "l2", "keep_prob", "learning_rate"):
+        for name in ("l1", "l2", "keep_prob", "learning_rate", "label_smoothing", "ema", "erasing"):
             if name in changes:
                 changes[name] = float(changes[name])
+        for name in ("batch_size", "warmup_epochs"):
+            if name in changes:
+                changes[name] = int(changes[name])
         return self.recipe.with_overrides(epochs=self.epochs, **changes)
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:

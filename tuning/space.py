@@ -14,6 +14,10 @@ The default space (by name):
 ``batch_size``     the mini-batch size, tuned in ``HyperModel.fit`` (fixed to the recipe's by default)
 =================  ===============================================================================
 
+The recipe's training techniques can be opened too (absent from the trials unless given; the recipe's
+value applies otherwise): ``label_smoothing``, ``ema`` (in [0, 1)), ``warmup_epochs`` (an integer),
+``erasing`` (a probability) and ``tta`` (``none``, ``flip``, ``flip+shift``).
+
 Any keyword argument of the model's builder (``activation``, ``subsampling`` for LeNet-5, ``width`` …)
 extends the space under its own name.
 
@@ -37,12 +41,16 @@ from typing import Any, Iterable, Mapping
 
 import keras_tuner as kt
 
+from recipes.recipe import TTA_MODES
+
 __all__ = ["Range", "Choice", "Fixed", "SearchSpace", "make_space", "parse_assignment",
-           "CORE_NAMES", "PENALTIES", "BUILDER_RESERVED"]
+           "CORE_NAMES", "TECHNIQUE_NAMES", "PENALTIES", "BUILDER_RESERVED"]
 
 PENALTIES = ("l2", "l1", "l1_l2")
 CORE_NAMES = ("penalty", "l2", "l1", "keep_prob", "learning_rate", "optimizer", "batch_norm",
               "augmentation", "batch_size")
+# Recipe techniques a search may open (absent from a trial unless given: the recipe's value then applies).
+TECHNIQUE_NAMES = ("label_smoothing", "ema", "warmup_epochs", "erasing", "tta")
 # Builder arguments that the hypermodel sets itself and that are therefore never hyperparameters.
 BUILDER_RESERVED = ("include_top", "input_shape", "input_tensor", "pooling", "classes",
                     "classifier_activation", "name", "regularization")
@@ -111,13 +119,13 @@ def _fmt(value: Any) -> str:
 
 def _kind_of(name: str, builder_defaults: Mapping[str, Any]) -> str:
     """The value type of a name: "float", "int", "bool", "str" or "any" (builder argument, no default)."""
-    if name in ("l1", "l2", "keep_prob", "learning_rate"):
+    if name in ("l1", "l2", "keep_prob", "learning_rate", "label_smoothing", "ema", "erasing"):
         return "float"
-    if name == "batch_size":
+    if name in ("batch_size", "warmup_epochs"):
         return "int"
     if name == "batch_norm":
         return "bool"
-    if name in ("penalty", "optimizer", "augmentation"):
+    if name in ("penalty", "optimizer", "augmentation", "tta"):
         return "str"
     default = builder_defaults.get(name, None)
     if isinstance(default, bool):
@@ -143,6 +151,10 @@ def _check_value(name: str, value: Any, kind: str, allowed: Mapping[str, tuple])
             raise ValueError(f"hyperparameter keep_prob must be in (0, 1], got {value!r}")
         if name == "learning_rate" and value <= 0:
             raise ValueError(f"hyperparameter learning_rate must be > 0, got {value!r}")
+        if name in ("label_smoothing", "ema") and not 0 <= value < 1:
+            raise ValueError(f"hyperparameter {name} must be in [0, 1) (0 = off), got {value!r}")
+        if name == "erasing" and not 0 <= value <= 1:
+            raise ValueError(f"hyperparameter erasing (a probability) must be in [0, 1], got {value!r}")
         return value
     if kind == "int":
         if isinstance(value, float) and value.is_integer():
@@ -151,6 +163,8 @@ def _check_value(name: str, value: Any, kind: str, allowed: Mapping[str, tuple])
             raise ValueError(f"hyperparameter {name} must be an integer, got {value!r}")
         if name == "batch_size" and value < 1:
             raise ValueError(f"hyperparameter batch_size must be >= 1, got {value!r}")
+        if name == "warmup_epochs" and value < 0:
+            raise ValueError(f"hyperparameter warmup_epochs must be >= 0, got {value!r}")
         return value
     if kind == "bool":
         if not isinstance(value, bool):
@@ -367,7 +381,7 @@ def make_space(space: Mapping[str, Any] | None = None, fixed: Mapping[str, Any] 
     fixed = dict(fixed or {})
     defaults = dict(defaults or {})
     builder_defaults = {k: v for k, v in dict(builder_defaults or {}).items() if k not in BUILDER_RESERVED}
-    allowed_values = {"penalty": PENALTIES}
+    allowed_values = {"penalty": PENALTIES, "tta": TTA_MODES}
     allowed_values.update({k: tuple(v) for k, v in dict(allowed or {}).items()})
 
     base: dict[str, Entry] = {
@@ -381,14 +395,15 @@ def make_space(space: Mapping[str, Any] | None = None, fixed: Mapping[str, Any] 
         "augmentation": Fixed(defaults.get("augmentation", "none")),
         "batch_size": Fixed(defaults.get("batch_size", 64)),
     }
-    known = list(CORE_NAMES) + [k for k in builder_defaults if k not in CORE_NAMES]
+    own = CORE_NAMES + TECHNIQUE_NAMES
+    known = list(own) + [k for k in builder_defaults if k not in own]
     for source in (space, fixed):
         for name in source:
             if name not in known:
                 builder_part = (f" and {owner}'s builder arguments {', '.join(builder_defaults)}"
                                 if builder_defaults else "")
                 raise ValueError(
-                    f"unknown hyperparameter {name!r}; allowed: {', '.join(CORE_NAMES)}{builder_part}"
+                    f"unknown hyperparameter {name!r}; allowed: {', '.join(own)}{builder_part}"
                 )
     both = sorted(set(space) & set(fixed))
     if both:
@@ -407,7 +422,7 @@ def make_space(space: Mapping[str, Any] | None = None, fixed: Mapping[str, Any] 
         else:
             continue  # a builder argument nobody asked to tune: the builder's default
         entries[name] = _check_entry(name, entry, kind, allowed_values)
-        if name not in CORE_NAMES:
+        if name not in own:
             builder_args.append(name)
     penalty = entries["penalty"]
     if isinstance(penalty, Choice) and any(p in ("l1", "l1_l2") for p in penalty.values) \

@@ -1,0 +1,244 @@
+"""Training techniques of the one training path: label smoothing, EMA of the weights, warm-up, test-time
+augmentation, random erasing — each reaches the loss, optimizer, model or evaluation it claims."""
+
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from conftest import assert_one_line_error
+from recipes import augment, pipeline
+from recipes.data import load_data
+from recipes.optim import LinearWarmup, make_optimizer, make_schedule
+from recipes.recipe import Recipe, preset
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_data("digits", seed=0, limit=400, test_limit=100)
+
+
+# -- label smoothing ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_smoothed_sparse_crossentropy_is_categorical_crossentropy_with_label_smoothing(from_logits):
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(6, 4)).astype("float32")
+    y = np.array([0, 3, 1, 2, 2, 0])
+    y_pred = logits if from_logits else np.asarray(keras.ops.softmax(logits))
+    for eps in (0.0, 0.1, 0.3):
+        ours = pipeline.SmoothedSparseCrossentropy(eps, from_logits=from_logits)(y, y_pred)
+        theirs = keras.losses.CategoricalCrossentropy(from_logits=from_logits, label_smoothing=eps)(
+            keras.ops.one_hot(y, 4), y_pred)
+        np.testing.assert_allclose(float(ours), float(theirs), rtol=1e-5)
+    # by hand: (1 - ε)·(-log p_y) + ε·mean_k(-log p_k)
+    log_p = np.log(np.asarray(keras.ops.softmax(logits), dtype=np.float64))
+    expected = np.mean(0.8 * -log_p[np.arange(6), y] + 0.2 * -log_p.mean(axis=1))
+    got = float(pipeline.SmoothedSparseCrossentropy(0.2, from_logits=from_logits)(y, y_pred))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_the_recipe_loss_follows_label_smoothing(digits):
+    plain = pipeline.prepare(Recipe(model="lenet5", epochs=1), digits)
+    smooth = pipeline.prepare(Recipe(model="lenet5", epochs=1, label_smoothing=0.1), digits)
+    assert isinstance(plain.trainer.loss, keras.losses.SparseCategoricalCrossentropy)
+    assert isinstance(smooth.trainer.loss, pipeline.SmoothedSparseCrossentropy)
+    assert smooth.trainer.loss.label_smoothing == 0.1 and smooth.trainer.loss.from_logits is False
+
+
+# -- EMA ---------------------------------------------------------------------------------------------------
+def test_ema_weights_are_validated_and_saved(digits):
+    recipe = Recipe(model="lenet5", epochs=2, batch_size=32, ema=0.9, regularization=zoo.Regularization(keep_prob=0.8))
+    prepared = pipeline.prepare(recipe, digits)
+    assert prepared.trainer.optimizer.use_ema and prepared.trainer.optimizer.ema_momentum == 0.9
+    history = pipeline.fit(prepared, verbose=0).history
+    # fit ends with the averaged weights in the model; the last validation ran on the averaged weights too
+    averages = prepared.trainer.optimizer._model_variables_moving_average
+    for variable, average in zip(prepared.trainer.trainable_variables, averages):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), keras.ops.convert_to_numpy(average))
+    val = pipeline.evaluate(prepared, digits.x_val, digits.y_val)
+    np.testing.assert_allclose(val["loss"], history["val_loss"][-1], rtol=1e-5)
+
+
+def test_ema_swap_puts_the_trained_weights_back_exactly(digits):
+    prepared = pipeline.prepare(Recipe(model="lenet5", epochs=1, ema=0.5), digits)
+    pipeline.fit(prepared, x=prepared.train_data.take(3), epochs=1, validation_data=None, verbose=0)
+    model = prepared.trainer
+    for variable in model.trainable_variables:  # make trained and averaged weights differ
+        variable.assign(variable + 1.0)
+    trained = [np.array(keras.ops.convert_to_numpy(v)) for v in model.trainable_variables]
+    swap = pipeline.EMAWeights()
+    swap.put_average(model)
+    assert not np.array_equal(keras.ops.convert_to_numpy(model.trainable_variables[0]), trained[0])
+    swap.put_trained(model)
+    for variable, value in zip(model.trainable_variables, trained):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), value)
+
+
+# -- warm-up -----------------------------------------------------------------------------------------------
+def test_warmup_rises_linearly_into_the_schedule():
+    constant = make_schedule(0.1, "constant", epochs=4, steps_per_epoch=10, warmup_steps=10)
+    rates = [float(constant(step)) for step in (0, 4, 9, 10, 39)]
+    np.testing.assert_allclose(rates, [0.01, 0.05, 0.1, 0.1, 0.1], rtol=1e-6)
+    cosine = make_schedule(0.1, "cosine", epochs=4, steps_per_epoch=10, warmup_steps=10)
+    assert float(cosine(0)) == 0.0 and float(cosine(10)) == pytest.approx(0.1)
+    assert float(cosine(40)) == pytest.approx(0.0, abs=1e-7)
+    step = make_schedule(0.1, "step", epochs=4, steps_per_epoch=10, warmup_steps=5)
+    assert float(step(0)) == pytest.approx(0.02) and float(step(25)) == pytest.approx(0.01)
+    optimizer = make_optimizer("momentum", 0.1, schedule="constant", epochs=4, steps_per_epoch=10, warmup_steps=10)
+    again = keras.optimizers.SGD.from_config(optimizer.get_config())
+    assert isinstance(again._learning_rate, LinearWarmup) and again._learning_rate.warmup_steps == 10
+    assert float(again.learning_rate) == pytest.approx(0.01)  # step 0 of 10
+    with pytest.raises(ValueError, match="plateau schedule takes no warm-up"):
+        make_schedule(0.1, "plateau", epochs=4, steps_per_epoch=10, warmup_steps=3)
+    with pytest.raises(ValueError, match="warmup_epochs needs a schedule"):
+        Recipe(model="lenet5", schedule="plateau", warmup_epochs=1)
+    with pytest.raises(ValueError, match=r"warmup_epochs must be an integer < epochs \(3\)"):
+        Recipe(model="lenet5", epochs=3, warmup_epochs=3)
+    assert preset("lenet5", "full", warmup_epochs=5).quick().warmup_epochs == 1
+
+
+# -- test-time augmentation --------------------------------------------------------------------------------
+def _mirror_symmetric_model(shape=(6, 6, 1), classes=3):
+    inputs = keras.Input(shape)
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(classes, activation="softmax")(pooled))
+
+
+def test_tta_on_a_mirror_symmetric_model_changes_nothing_and_otherwise_averages_two_softmaxes():
+    x = np.random.default_rng(1).uniform(0, 255, (5, 6, 6, 1)).astype("float32")
+    symmetric = _mirror_symmetric_model()
+    np.testing.assert_allclose(pipeline.tta_probabilities(symmetric, x, "flip"), symmetric.predict(x, verbose=0),
+                               rtol=1e-6)
+    model = zoo.lenet5(input_shape=(6, 6, 1), classes=3, classifier_activation=None)  # logits
+    expected = (np.asarray(keras.ops.softmax(model.predict(x, verbose=0)))
+                + np.asarray(keras.ops.softmax(model.predict(x[:, :, ::-1], verbose=0)))) / 2
+    np.testing.assert_allclose(pipeline.tta_probabilities(model, x, "flip"), expected, rtol=1e-5, atol=1e-7)
+    views = pipeline.tta_views(x, "flip+shift", fill=0.0)
+    assert len(views) == 4 and np.array_equal(views[2][:, :, :-2], x[:, :, 2:]) and not views[2][:, :, -2:].any()
+
+
+def test_tta_is_refused_where_flips_do_not_fit(digits):
+    with pytest.raises(ValueError, match="tta='flip' does not fit digits data"):
+        pipeline.prepare(Recipe(model="lenet5", tta="flip"), digits)
+    assert pipeline.check_tta("flip+shift", "clothes") == "flip+shift"
+    with pytest.raises(ValueError, match="does not fit text data"):
+        pipeline.check_tta("flip", "text")
+
+
+# -- random erasing ----------------------------------------------------------------------------------------
+def test_erasing_adds_a_random_erasing_layer_and_fits_images_only(digits):
+    layers = augment.make_augmentation("shift", (8, 8, 1), seed=0, value_range=(0, 16), erasing=0.5).layers
+    assert [type(layer).__name__ for layer in layers] == ["RandomTranslation", "RandomErasing"]
+    only = augment.make_augmentation("none", (8, 8, 1), erasing=1.0)
+    x = np.full((4, 8, 8, 1), 8.0, "float32")
+    assert not np.array_equal(np.asarray(only(x, training=True)), x)  # probability 1: every image erased
+    prepared = pipeline.prepare(Recipe(model="lenet5", epochs=1, erasing=0.3), digits, placement="model")
+    layer = next(lay for lay in prepared.trainer.layers if isinstance(lay, augment.TrainingAugmentation))
+    assert layer.erasing == 0.3 and layer.get_config()["erasing"] == 0.3
+    with pytest.raises(ValueError, match="erasing=0.5 does not fit text data"):
+        augment.check_erasing(0.5, "text")
+    with pytest.raises(ValueError, match=r"Recipe.erasing must be a number in \[0, 1\]"):
+        Recipe(model="lenet5", erasing=1.5)
+
+
+# -- on the command line -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, needles", [
+    (["--label-smoothing", "1"], ["--label-smoothing", "[0, 1)"]),
+    (["--ema", "-0.1"], ["--ema", "[0, 1)"]),
+    (["--warmup-epochs", "-1"], ["--warmup-epochs", ">= 0"]),
+    (["--tta", "mirror"], ["--tta", "flip+shift"]),
+    (["--erasing", "1.5"], ["--erasing", "[0, 1]"]),
+    (["--tta", "flip"], ["tta='flip' does not fit digits"]),
+    (["--warmup-epochs", "30"], ["warmup_epochs", "< epochs"]),
+])
+def test_bad_technique_values_exit_2_with_one_line(argv, needles, run_cli, tmp_path):
+    result = run_cli(sys.executable, "-m", "recipes.lenet5", *argv, "--out", str(tmp_path / "runs"))
+    assert_one_line_error(result, *needles)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+# -- cross-validation and ensembles ------------------------------------------------------------------------
+def test_folds_3_quick_writes_three_fold_runs_and_the_summary(run_cli, tmp_path):
+    out = tmp_path / "runs"
+    result = run_cli(sys.executable, "-m", "recipes.lenet5", "--folds", "3", "--quick", "--out", str(out),
+                     "--verbose", "0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (folder,) = [p for p in out.iterdir() if not p.name.startswith(".")]
+    assert folder.name.startswith("lenet5-digits-full-cv3-") and not (out / ".inprogress").exists()
+    import json
+
+    summary = json.loads((folder / "cv_summary.json").read_text())
+    assert [row["fold"] for row in summary["per_fold"]] == [1, 2, 3]
+    for row in summary["per_fold"]:
+        assert (folder / row["run_folder"] / "model.keras").is_file()
+        metrics = json.loads((folder / row["run_folder"] / "metrics.json").read_text())
+        assert metrics["val_examples"] == 100 and metrics["train_examples"] == 200  # 300 pooled, 3 folds
+    accuracies = [row["val_accuracy"] for row in summary["per_fold"]]
+    assert summary["val_accuracy_mean"] == pytest.approx(np.mean(accuracies))
+    assert summary["val_accuracy_std"] == pytest.approx(np.std(accuracies, ddof=1))
+    assert (folder / "cv_summary.csv").read_text().startswith("fold,run_folder,epochs_run,val_accuracy")
+    assert "3-fold cross-validation: val accuracy" in result.stdout
+
+
+def test_fold_splits_are_stratified_partitions_and_bad_counts_are_refused(digits):
+    from recipes.crossval import fold_splits
+
+    parts = fold_splits(digits, 4, seed=0)
+    pooled = len(digits.y_train) + len(digits.y_val)
+    assert sum(len(p.y_val) for p in parts) == pooled and all(len(p.y_train) + len(p.y_val) == pooled for p in parts)
+    counts = np.array([np.bincount(p.y_val, minlength=10) for p in parts])
+    assert (counts.max(axis=0) - counts.min(axis=0)).max() <= 1  # stratified
+    assert all(p.x_test is digits.x_test for p in parts)  # the test split is never a fold
+    with pytest.raises(ValueError, match="folds must be an integer >= 2"):
+        fold_splits(digits, 1, seed=0)
+    with pytest.raises(ValueError, match=r"folds=100 is more than the smallest class has examples"):
+        fold_splits(digits, 100, seed=0)
+
+
+def test_an_ensemble_of_two_runs_averages_their_softmaxes_and_reloads_safely(tmp_path):
+    from recipes.ensemble import build_ensemble
+    from recipes.train import run
+
+    runs = [run(preset("lenet5", "full", seed=seed), out=tmp_path / "runs", verbose=0, quick=True).folder
+            for seed in (0, 1)]
+    result = build_ensemble(runs, out=tmp_path / "ensembles", verbose=0)
+    x = load_data("digits", limit=300, test_limit=100).x_test
+    members = [keras.models.load_model(folder / "model.keras") for folder in runs]
+    expected = (members[0].predict(x, verbose=0) + members[1].predict(x, verbose=0)) / 2
+    np.testing.assert_allclose(result.model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-7)
+    loaded = keras.models.load_model(result.folder / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-7)
+    import json
+
+    metrics = json.loads((result.folder / "metrics.json").read_text())
+    assert len(metrics["members"]) == 2 and metrics["test_examples"] == 100
+    assert metrics["test_accuracy"] == pytest.approx(float((expected.argmax(-1) == load_data(
+        "digits", limit=300, test_limit=100).y_test).mean()))
+
+
+def test_ensemble_members_must_agree():
+    from recipes.ensemble import ensemble_model
+
+    a = zoo.lenet5(input_shape=(8, 8, 1), classes=10)
+    with pytest.raises(ValueError, match="at least 2 members"):
+        ensemble_model([a])
+    with pytest.raises(ValueError, match="agree on input shape and classes"):
+        ensemble_model([a, zoo.lenet5(input_shape=(8, 8, 1), classes=3)])
+
+
+@pytest.mark.parametrize("argv, needles", [
+    ([], ["either RUN_DIR folders or --seeds"]),
+    (["--seeds", "0"], ["--seeds", "two or more"]),
+    (["--seeds", "0,1"], ["--seeds needs --model"]),
+    (["/nonexistent/run"], ["/nonexistent/run", "neither a run folder"]),
+])
+def test_ensemble_command_line_errors(argv, needles, run_cli, tmp_path):
+    result = run_cli(sys.executable, "-m", "recipes.ensemble", *argv, "--out", str(tmp_path / "out"))
+    assert_one_line_error(result, *needles)
+
+
+def test_folds_1_is_a_one_line_error(run_cli, tmp_path):
+    result = run_cli(sys.executable, "-m", "recipes.lenet5", "--folds", "1", "--out", str(tmp_path))
+    assert_one_line_error(result, "--folds", ">= 2")
