@@ -153,17 +153,30 @@ def test_erasing_adds_a_random_erasing_layer_and_fits_images_only(digits):
     (["--tta", "flip"], ["tta='flip' does not fit digits"]),
     (["--warmup-epochs", "30"], ["warmup_epochs", "< epochs"]),
 ])
-def test_bad_technique_values_exit_2_with_one_line(argv, needles, run_cli, tmp_path):
-    result = run_cli(sys.executable, "-m", "recipes.lenet5", *argv, "--out", str(tmp_path / "runs"))
+def test_bad_technique_values_exit_2_with_one_line(argv, needles, tmp_path, capsys):
+    from recipes.lenet5 import main
+
+    result = _in_process(main, [*argv, "--out", str(tmp_path / "runs")], capsys)
     assert_one_line_error(result, *needles)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+def _in_process(main, argv, capsys):
+    """A command line's ``main(argv)`` in this process: (exit status, stdout, stderr) like a subprocess."""
+    import types
+
+    capsys.readouterr()
+    code = main(argv)
+    captured = capsys.readouterr()
+    return types.SimpleNamespace(returncode=code, stdout=captured.out, stderr=captured.err)
+
+
 # -- cross-validation and ensembles ------------------------------------------------------------------------
-def test_folds_3_quick_writes_three_fold_runs_and_the_summary(run_cli, tmp_path):
+def test_folds_3_quick_writes_three_fold_runs_and_the_summary(tmp_path, capsys):
+    from recipes.lenet5 import main
+
     out = tmp_path / "runs"
-    result = run_cli(sys.executable, "-m", "recipes.lenet5", "--folds", "3", "--quick", "--out", str(out),
-                     "--verbose", "0")
+    result = _in_process(main, ["--folds", "3", "--quick", "--out", str(out), "--verbose", "0"], capsys)
     assert result.returncode == 0, result.stderr[-3000:]
     (folder,) = [p for p in out.iterdir() if not p.name.startswith(".")]
     assert folder.name.startswith("lenet5-digits-full-cv3-") and not (out / ".inprogress").exists()
@@ -234,11 +247,18 @@ def test_ensemble_members_must_agree():
     (["--seeds", "0,1"], ["--seeds needs --model"]),
     (["/nonexistent/run"], ["/nonexistent/run", "neither a run folder"]),
 ])
-def test_ensemble_command_line_errors(argv, needles, run_cli, tmp_path):
-    result = run_cli(sys.executable, "-m", "recipes.ensemble", *argv, "--out", str(tmp_path / "out"))
-    assert_one_line_error(result, *needles)
+def test_ensemble_command_line_errors(argv, needles, tmp_path, capsys):
+    from recipes.ensemble import main
+
+    assert_one_line_error(_in_process(main, [*argv, "--out", str(tmp_path / "out")], capsys), *needles)
 
 
-def test_folds_1_is_a_one_line_error(run_cli, tmp_path):
-    result = run_cli(sys.executable, "-m", "recipes.lenet5", "--folds", "1", "--out", str(tmp_path))
-    assert_one_line_error(result, "--folds", ">= 2")
+def test_folds_1_is_a_one_line_error(tmp_path, capsys):
+    from recipes.lenet5 import main
+
+    assert_one_line_error(_in_process(main, ["--folds", "1", "--out", str(tmp_path)], capsys), "--folds", ">= 2")
+
+
+def test_python_m_recipes_ensemble_runs_as_a_module(run_cli, tmp_path):
+    result = run_cli(sys.executable, "-m", "recipes.ensemble", "--help")
+    assert result.returncode == 0 and "--seeds" in result.stdout, result.stderr[-2000:]
