@@ -21,7 +21,6 @@ renamed when complete; the same command after a kill skips finished folds and re
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import os
@@ -34,7 +33,7 @@ import numpy as np
 
 from recipes import pipeline
 from recipes.recipe import Recipe
-from recipes.runfolder import INPROGRESS, check_output_folder, final_name, write_json
+from recipes.runfolder import INPROGRESS, check_output_folder, publish, write_json
 
 __all__ = ["cross_validate", "fold_splits", "CrossValidation"]
 
@@ -100,7 +99,7 @@ def cross_validate(recipe: Recipe, folds: int, out: str | os.PathLike = "runs", 
     work = out / INPROGRESS / f"cv-{recipe.config_hash()}-k{folds}"
     work.mkdir(parents=True, exist_ok=True)
     started = _started(work)
-    rows, results = [], []
+    rows = []
     for index, part in enumerate(parts, start=1):
         if verbose:
             print(f"fold {index} of {folds}: train {len(part.x_train)}, validate {len(part.x_val)}", flush=True)
@@ -111,7 +110,6 @@ def cross_validate(recipe: Recipe, folds: int, out: str | os.PathLike = "runs", 
             done, metrics = result.folder, result.metrics
         else:
             metrics = json.loads((done / "metrics.json").read_text())
-        results.append(done)
         rows.append({"fold": index, "run_folder": f"fold-{index}/{done.name}",
                      "epochs_run": metrics["epochs_run"], **{k: metrics[k] for k in SUMMARY_KEYS}})
     summary = _summary(recipe, folds, rows)
@@ -119,10 +117,7 @@ def cross_validate(recipe: Recipe, folds: int, out: str | os.PathLike = "runs", 
     _write_csv(work / "cv_summary.csv", rows)
     (work / "STARTED").unlink()
     label = SimpleNamespace(model=recipe.model, data_label=recipe.data_label, preset=f"{recipe.preset}-cv{folds}")
-    folder = final_name(out, label, started)
-    os.replace(work, folder)
-    with contextlib.suppress(OSError):
-        (out / INPROGRESS).rmdir()
+    folder = publish(work, out, label, started)
     if verbose:
         print(summary_line(summary, folder), flush=True)
     return CrossValidation(folder=folder, folds=[folder / r["run_folder"] for r in rows], summary=summary)

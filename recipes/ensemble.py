@@ -28,6 +28,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 __all__ = ["ensemble_model", "build_ensemble", "member_folders", "EnsembleResult", "main"]
@@ -96,11 +97,9 @@ def _test_data(folders: Sequence[Path]):
 
 
 def _scores(probabilities, y) -> dict[str, float]:
-    import numpy as np
+    from recipes.pipeline import probability_scores
 
-    y = np.asarray(y).astype(int).ravel()
-    picked = np.clip(probabilities[np.arange(len(y)), y], 1e-7, 1.0)
-    return {"test_accuracy": float((probabilities.argmax(-1) == y).mean()), "test_loss": float(-np.log(picked).mean())}
+    return {f"test_{k}": v for k, v in probability_scores(probabilities, y).items()}
 
 
 def build_ensemble(paths: Sequence[str | os.PathLike], out: str | os.PathLike = "runs", *,
@@ -110,7 +109,7 @@ def build_ensemble(paths: Sequence[str | os.PathLike], out: str | os.PathLike = 
 
     import zoo  # noqa: F401  (registers the zoo's layers for loading)
     from recipes.pipeline import class_probabilities
-    from recipes.runfolder import INPROGRESS, check_output_folder, write_json
+    from recipes.runfolder import INPROGRESS, check_output_folder, publish, write_json
 
     out = check_output_folder(out)
     folders = member_folders(paths)
@@ -129,10 +128,8 @@ def build_ensemble(paths: Sequence[str | os.PathLike], out: str | os.PathLike = 
     work.mkdir(parents=True, exist_ok=True)
     model.save(work / "model.keras")
     write_json(work / "metrics.json", metrics)
-    folder = out / f"ensemble-{recipe.model}-{recipe.data_label}-{time.strftime('%Y%m%d-%H%M%S')}"
-    while folder.exists():
-        folder = folder.with_name(folder.name + "-2")
-    os.replace(work, folder)
+    label = SimpleNamespace(model="ensemble", data_label=recipe.model, preset=recipe.data_label)
+    folder = publish(work, out, label, time.strftime("%Y%m%d-%H%M%S"))
     if verbose:
         print(summary_line(metrics, folder), flush=True)
     return EnsembleResult(folder=folder, metrics=metrics, model=model)

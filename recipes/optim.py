@@ -47,12 +47,12 @@ optimizers other than AdamW refuse ``weight_decay`` (for them decoupled decay is
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import keras
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "WEIGHT_DECAY_OPTIMIZERS", "make_optimizer", "make_schedule",
-           "schedule_callbacks", "check_learning_rate", "LinearWarmup"]
+           "schedule_callbacks", "check_learning_rate", "LinearWarmup", "PlateauSchedule"]
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad", "adadelta")
 SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine", "plateau")
@@ -207,10 +207,36 @@ def make_optimizer(name: str, learning_rate: float, *, schedule: str = "constant
 def schedule_callbacks(schedule: str, *, monitor: str = "val_loss", patience: int = PLATEAU_PATIENCE,
                        factor: float = PLATEAU_FACTOR, min_lr: float = 0.0,
                        verbose: int = 0) -> list[keras.callbacks.Callback]:
-    """The callbacks a schedule needs in ``fit``: ``[ReduceLROnPlateau]`` for ``plateau``, else ``[]``."""
+    """The callbacks a schedule needs in ``fit``: ``[PlateauSchedule]`` (a ReduceLROnPlateau that can resume)
+    for ``plateau``, else ``[]``."""
     _check_name("schedule", schedule, SCHEDULES)
     if schedule != "plateau":
         return []
     _check_positive_int("plateau patience", patience)
-    return [keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=factor, patience=patience,
-                                              min_lr=min_lr, verbose=verbose)]
+    return [PlateauSchedule(monitor=monitor, mode="min", factor=factor, patience=patience, min_lr=min_lr,
+                            verbose=verbose)]
+
+
+class PlateauSchedule(keras.callbacks.ReduceLROnPlateau):
+    """The ``plateau`` schedule: lr ÷ 10 when val_loss stalls; :meth:`resume` replays its counters."""
+
+    def resume(self, history: Mapping[str, Sequence[float]], epochs_done: int) -> None:
+        self._reset()
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        for loss in history.get(self.monitor, [])[:epochs_done]:  # Keras' on_epoch_end, the lr left alone
+            if self.in_cooldown():
+                self.cooldown_counter -= 1
+                self.wait = 0
+            if self._is_improvement(loss, self.best):
+                self.best, self.wait = loss, 0
+            elif not self.in_cooldown():
+                self.wait += 1
+                if self.wait >= self.patience:
+                    self.cooldown_counter, self.wait = self.cooldown, 0
+        self._resumed = epochs_done > 0
+
+    def on_train_begin(self, logs=None):
+        if not getattr(self, "_resumed", False):
+            super().on_train_begin(logs)
+

@@ -39,13 +39,14 @@ import numpy as np
 import zoo
 from recipes.data import DataSplits, load_data, make_dataset, pipeline_augmentation
 from recipes.modeling import build_model, training_model
-from recipes.optim import PLATEAU_FACTOR, PLATEAU_PATIENCE, make_optimizer
+from recipes.optim import PLATEAU_PATIENCE, make_optimizer, schedule_callbacks
 from recipes.recipe import Recipe
+from recipes.runfolder import best_val_loss_index
 
 __all__ = ["Prepared", "TrainingDiverged", "prepare", "prepare_bare", "load_splits", "loss_for", "compile_model",
-           "fit", "evaluate", "evaluate_splits", "EpochSeeds", "EarlyStopping", "PlateauSchedule",
+           "fit", "evaluate", "evaluate_splits", "EpochSeeds", "EarlyStopping",
            "ensure_finite", "SmoothedSparseCrossentropy", "EMAWeights", "check_tta", "tta_views",
-           "tta_probabilities", "evaluate_tta", "class_probabilities"]
+           "tta_probabilities", "evaluate_tta", "class_probabilities", "probability_scores"]
 
 _GOLDEN = 0x9E3779B1  # spreads the epochs over the seed space (Knuth's multiplicative hash)
 
@@ -257,10 +258,6 @@ class _Watch(keras.callbacks.Callback):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
-def _finite_losses(history: Mapping[str, Sequence[float]], key: str = "val_loss") -> list[tuple[float, int]]:
-    return [(loss, i) for i, loss in enumerate(history.get(key, [])) if math.isfinite(loss)]
-
-
 class EarlyStopping(keras.callbacks.EarlyStopping):
     """Early stopping on val_loss restoring the best weights; with ``weights_path`` it survives a kill.
 
@@ -279,9 +276,9 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         return self.weights_path.with_name(self.weights_path.stem + ".previous.npz")
 
     def resume(self, history: Mapping[str, Sequence[float]], epochs_done: int) -> None:
-        finite = _finite_losses(history)
-        if epochs_done and finite:
-            best, index = min(finite)
+        best_index = best_val_loss_index(history)
+        if epochs_done and best_index is not None:
+            best, index = history["val_loss"][best_index], best_index
             self.resumed = {"best": best, "best_epoch": int(history["epoch"][index]),
                             "wait": epochs_done - 1 - index}
 
@@ -310,37 +307,10 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             os.replace(tmp, self.weights_path)
 
 
-class PlateauSchedule(keras.callbacks.ReduceLROnPlateau):
-    """The ``plateau`` schedule: lr ÷ 10 when val_loss stalls; :meth:`resume` replays its counters."""
-
-    def resume(self, history: Mapping[str, Sequence[float]], epochs_done: int) -> None:
-        self._reset()
-        if self.monitor_op is None:
-            self._set_monitor_op()
-        for loss in history.get(self.monitor, [])[:epochs_done]:  # Keras' on_epoch_end, the lr left alone
-            if self.in_cooldown():
-                self.cooldown_counter -= 1
-                self.wait = 0
-            if self._is_improvement(loss, self.best):
-                self.best, self.wait = loss, 0
-            elif not self.in_cooldown():
-                self.wait += 1
-                if self.wait >= self.patience:
-                    self.cooldown_counter, self.wait = self.cooldown, 0
-        self._resumed = epochs_done > 0
-
-    def on_train_begin(self, logs=None):
-        if not getattr(self, "_resumed", False):
-            super().on_train_begin(logs)
-
-
 def _schedule_callbacks(prepared: Prepared, monitor: str, verbose: int) -> list[keras.callbacks.Callback]:
     recipe = prepared.recipe
-    if recipe.schedule != "plateau":
-        return []
     patience = max(1, recipe.patience // 2) if recipe.patience else PLATEAU_PATIENCE
-    return [PlateauSchedule(monitor=monitor, mode="min", factor=PLATEAU_FACTOR, patience=patience,
-                            verbose=verbose)]
+    return schedule_callbacks(recipe.schedule, monitor=monitor, patience=patience, verbose=verbose)
 
 
 # -- fit and evaluate --------------------------------------------------------------------------------------
@@ -480,6 +450,11 @@ def evaluate_tta(prepared: Prepared, x: np.ndarray, y: np.ndarray,
                  value_range: tuple[float, float] = (0.0, 255.0)) -> dict[str, float]:
     """Loss and accuracy of the recipe's test-time augmentation on ``x``, ``y``."""
     p = tta_probabilities(prepared.model, x, prepared.recipe.tta, prepared.recipe.batch_size, value_range[0])
+    return probability_scores(p, y)
+
+
+def probability_scores(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Cross-entropy loss and accuracy of class probabilities ``p`` against integer labels ``y``."""
     y = np.asarray(y).astype(int).ravel()
     picked = np.clip(p[np.arange(len(y)), y], keras.config.epsilon(), 1.0)
     return {"loss": float(-np.log(picked).mean()), "accuracy": float((p.argmax(axis=-1) == y).mean())}

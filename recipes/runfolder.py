@@ -31,7 +31,7 @@ import keras
 import numpy as np
 
 __all__ = ["RunFolder", "OutputFolderError", "check_output_folder", "work_dir_for", "read_history", "write_json",
-           "plot_curves", "BestCheckpoint", "INPROGRESS", "RUN_FILES"]
+           "plot_curves", "BestCheckpoint", "INPROGRESS", "RUN_FILES", "best_val_loss_index", "publish"]
 
 INPROGRESS = ".inprogress"
 BACKUP = "backup"
@@ -145,6 +145,12 @@ def read_history(path: str | os.PathLike) -> dict[str, list[float]]:
             except (TypeError, ValueError):
                 columns.setdefault(key, []).append(float("nan"))
     return columns
+
+
+def best_val_loss_index(history: dict[str, list[float]]) -> int | None:
+    """The row of history.csv with the lowest finite val_loss (the first of equals), or None."""
+    finite = [(loss, i) for i, loss in enumerate(history.get("val_loss", [])) if math.isfinite(loss)]
+    return min(finite)[1] if finite else None
 
 
 def truncate_history(path: Path, epochs_done: int) -> None:
@@ -286,8 +292,8 @@ class RunFolder:
     def callbacks(self, model: keras.Model, tensorboard: bool = False) -> list[keras.callbacks.Callback]:
         """The checkpoint of ``model``, history.csv, TensorBoard, and (last) the backup."""
         best = self.work / "best.keras"
-        losses = [v for v in self.history.get("val_loss", []) if math.isfinite(v)]
-        threshold = min(losses) if losses and best.exists() else math.inf
+        index = best_val_loss_index(self.history)
+        threshold = self.history["val_loss"][index] if index is not None and best.exists() else math.inf
         listed: list[keras.callbacks.Callback] = [
             BestCheckpoint(model, best, threshold),
             keras.callbacks.CSVLogger(os.fspath(self.work / "history.csv"), append=True)]
@@ -334,8 +340,17 @@ class RunFolder:
 
     def publish(self) -> Path:
         """Rename the finished work folder to its final name: the last step of a run."""
-        folder = final_name(self.out, self.recipe, self.state["started"])
-        os.replace(self.work, folder)
-        with contextlib.suppress(OSError):
-            (self.out / INPROGRESS).rmdir()
-        return folder
+        return publish(self.work, self.out, self.recipe, self.state["started"])
+
+
+def publish(work: Path, out: Path, label, started: str) -> Path:
+    """Rename the complete ``work`` folder to ``final_name(out, label, started)``; drop an empty ``.inprogress``.
+
+    ``label`` has ``model``, ``data_label`` and ``preset`` (a Recipe, or the name parts of a cross-validation
+    or an ensemble folder).
+    """
+    folder = final_name(Path(out), label, started)
+    os.replace(work, folder)
+    with contextlib.suppress(OSError):
+        (Path(out) / INPROGRESS).rmdir()
+    return folder

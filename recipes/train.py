@@ -52,8 +52,8 @@ import zoo
 from recipes import pipeline
 from recipes.pipeline import TrainingDiverged, compile_model
 from recipes.recipe import Recipe
-from recipes.runfolder import (INPROGRESS, RUN_FILES, OutputFolderError, RunFolder, check_output_folder, plot_curves,
-                               read_history, work_dir_for)
+from recipes.runfolder import (INPROGRESS, RUN_FILES, OutputFolderError, RunFolder, best_val_loss_index,
+                               check_output_folder, plot_curves, read_history, work_dir_for)
 from recipes.verdict import Verdict, diagnose
 
 __all__ = ["RunResult", "TrainingDiverged", "OutputFolderError", "check_output_folder", "compile_model", "run",
@@ -175,8 +175,7 @@ def run_metrics(prepared: pipeline.Prepared, history: dict[str, list[float]], *,
     baseline = recipe.baseline_error if recipe.baseline_error is not None else splits.baseline_error
     verdict = diagnose(1.0 - evaluated["train_accuracy"], 1.0 - evaluated["val_accuracy"], baseline)
     val_losses = history.get("val_loss", [])
-    finite = [(loss, i) for i, loss in enumerate(val_losses) if math.isfinite(loss)]
-    best_index = min(finite)[1] if finite else None
+    best_index = best_val_loss_index(history)
     epochs_run = len(history.get("epoch", []))
     size = zoo.summary(prepared.model, print_fn=None)  # preprocessing layers have no MACs
     settings = recipe.to_dict()

@@ -14,7 +14,6 @@ import dataclasses
 import json
 import math
 import os
-import sys
 import time
 from typing import Any, Callable, Mapping, Sequence
 
@@ -23,9 +22,9 @@ import keras_tuner as kt
 import numpy as np
 
 import zoo
-from tuning.distributed import LOCALHOST, SearchError, kerastuner_env, parse_address, serve
+from tuning.distributed import SearchError, kerastuner_env, parse_address, serve
 from tuning.hypermodel import ZooHyperModel, strip_tuner_keys
-from tuning.report import (TrialRecord, format_table, plot_search, progress_line, sort_records, trial_records,
+from tuning.report import (TrialRecord, format_table, plot_search, progress_line, trial_records,
                            write_json, write_trials_csv)
 from tuning.tuners import TUNERS, tuner_class
 
