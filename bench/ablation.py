@@ -6,7 +6,7 @@
 
 Data: the first ``--train-images`` (2,000) Fashion-MNIST training images after a seeded shuffle, plus 250
 for validation (early stopping and the checkpoints watch them), and the full 10,000-image test set.
-Every preset of ``recipes.recipe.PRESETS`` (baseline, l2, l1, dropout, batchnorm, augment, early_stopping,
+Every preset of ``recipes.recipe.REGULARIZATION_PRESETS`` (baseline, l2, l1, dropout, batchnorm, augment, early_stopping,
 full) trains as the library ships it (``recipes.recipe.preset``; the family's optimizer, schedule and
 epochs), once per seed. The gap is train accuracy − test accuracy (train accuracy measured without
 dropout or augmentation, as the model predicts).
@@ -32,21 +32,9 @@ VAL_IMAGES = 250
 
 
 def _presets() -> tuple[str, ...]:
-    from recipes.recipe import PRESETS
+    from recipes.recipe import REGULARIZATION_PRESETS
 
-    return PRESETS
-
-
-def _seeds(text: str) -> list[int]:
-    import argparse
-
-    try:
-        seeds = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 0 such as 0,1,2; got {text!r}") from None
-    if not seeds or any(s < 0 for s in seeds):
-        raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 0 such as 0,1,2; got {text!r}")
-    return list(dict.fromkeys(seeds))
+    return REGULARIZATION_PRESETS
 
 
 def recipe_for(model: str, preset_name: str, seed: int, train_images: int, quick: bool):
@@ -120,7 +108,7 @@ def _parser():
                         help=f"comma-separated (default {','.join(MODELS)})")
     parser.add_argument("--presets", type=common.names_in(_presets(), "presets"), default=list(_presets()),
                         help="comma-separated (default all eight)")
-    parser.add_argument("--seeds", type=_seeds, default=None, help="comma-separated (default 0,1,2; quick 0)")
+    parser.add_argument("--seeds", type=common.seed_list, default=None, help="comma-separated (default 0,1,2; quick 0)")
     parser.add_argument("--train-images", type=common.positive_int, default=2000)
     parser.add_argument("--data-dir", default=None, help="where the Fashion-MNIST IDX files are")
     parser.add_argument("--out", default="bench/runs/ablation", help="parent folder of the run folders")

@@ -150,6 +150,17 @@ def names_in(allowed: Sequence[str], what: str) -> Callable[[str], list[str]]:
     return parse
 
 
+def seed_list(text: str) -> list[int]:
+    """An argparse type for comma-separated seeds (integers >= 0, duplicates dropped)."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or any(s < 0 for s in seeds):
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 0 such as 0,1,2; got {text!r}")
+    return list(dict.fromkeys(seeds))
+
+
 def main(run: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None, prog: str) -> int:
     """Run a benchmark: bad input is one line on stderr and status 2 (``zoo.cli.cli_main``)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

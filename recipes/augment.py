@@ -36,12 +36,14 @@ must agree; leaving both at None uses ``AUGMENT_IN_MODEL`` for both).
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Sequence
 
 import keras
 
 __all__ = ["POLICIES", "DOMAIN_POLICIES", "AUGMENT_IN_MODEL", "PLACEMENTS", "default_policy", "check_policy",
-           "make_augmentation", "augment_in_model", "TrainingAugmentation", "check_erasing"]
+           "make_augmentation", "augment_in_model", "TrainingAugmentation", "check_erasing", "check_mixing",
+           "mix_batch"]
 
 POLICIES: dict[str, str] = {
     "none": "no augmentation",
@@ -114,6 +116,71 @@ def check_erasing(erasing: float, domain: str) -> float:
     if erasing and domain in ("text", "sequences"):
         raise ValueError(f"erasing={erasing:g} does not fit {domain} data: it erases image rectangles; use 0")
     return float(erasing)
+
+
+def check_mixing(mixup: float, cutmix: float, domain: str, input_shape: Sequence[int] = ()) -> tuple[float, float]:
+    """``(mixup, cutmix)``, each a Beta concentration α >= 0 (0 = off) that fits ``domain``, else a ValueError.
+
+    MixUp blends whole inputs, so it fits images and numeric sequences but not text (token ids); CutMix
+    pastes a rectangle, so it needs images ``(height, width, channels)``.
+    """
+    for name, alpha in (("mixup", mixup), ("cutmix", cutmix)):
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha < 0:
+            raise ValueError(f"{name} must be a Beta concentration α >= 0 (0 = off), got {alpha!r}")
+    if mixup and domain == "text":
+        raise ValueError(f"mixup={mixup:g} does not fit text data: token ids cannot be blended; use 0")
+    if cutmix and (domain in ("text", "sequences") or (input_shape and len(tuple(input_shape)) != 3)):
+        raise ValueError(f"cutmix={cutmix:g} does not fit {domain} data of shape {tuple(input_shape)}: it pastes "
+                         "image rectangles (height, width, channels); use 0")
+    return float(mixup), float(cutmix)
+
+
+def mix_batch(images, labels, key, *, classes: int, mixup: float = 0.0, cutmix: float = 0.0):
+    """MixUp (Zhang et al. 2018) or CutMix (Yun et al. 2019) of one batch with its own reverse, as timm does.
+
+    ``images`` (batch, ...) float, ``labels`` integer class ids, ``key`` a stateless seed (2 integers: the
+    draw is a function of it alone, so a resumed run mixes as the run it replaces). λ ~ Beta(α, α); MixUp
+    returns ``λ·x + (1 - λ)·x[::-1]``, CutMix pastes a box of area ``(1 - λ)`` of ``x[::-1]`` (clipped at
+    the border, λ then corrected to the pasted area). With both on, each batch takes one of them with
+    probability ½. Returns the images and the soft targets ``λ·onehot(y) + (1 - λ)·onehot(y[::-1])``.
+    """
+    import tensorflow as tf
+
+    keys = tf.random.experimental.stateless_split(tf.cast(key, tf.int64), num=5)
+    images = tf.cast(images, tf.float32)
+    onehot = tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), classes)
+    partner, partner_labels = tf.reverse(images, [0]), tf.reverse(onehot, [0])
+
+    def beta(alpha, first):
+        a = tf.random.stateless_gamma([], keys[first], alpha=alpha)
+        b = tf.random.stateless_gamma([], keys[first + 1], alpha=alpha)
+        return a / tf.maximum(a + b, 1e-12)
+
+    def blend():
+        lam = beta(mixup, 1)
+        return lam * images + (1.0 - lam) * partner, lam
+
+    def paste():
+        lam = beta(cutmix, 1)
+        height, width = tf.shape(images)[1], tf.shape(images)[2]
+        h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+        centre = tf.random.stateless_uniform([2], keys[3]) * tf.stack([h, w])
+        half = 0.5 * tf.sqrt(1.0 - lam) * tf.stack([h, w])
+        low = tf.cast(tf.round(tf.maximum(centre - half, 0.0)), tf.int32)
+        high = tf.cast(tf.round(tf.minimum(centre + half, tf.stack([h, w]))), tf.int32)
+        rows, cols = tf.range(height), tf.range(width)
+        inside = ((rows >= low[0]) & (rows < high[0]))[:, None] & ((cols >= low[1]) & (cols < high[1]))[None, :]
+        mask = tf.cast(inside, tf.float32)[None, :, :, None]
+        area = tf.reduce_sum(mask) / (h * w)
+        return images * (1.0 - mask) + partner * mask, 1.0 - area
+
+    if mixup and cutmix:
+        mixed, lam = tf.cond(tf.random.stateless_uniform([], keys[0]) < 0.5, paste, blend)
+    elif cutmix:
+        mixed, lam = paste()
+    else:
+        mixed, lam = blend()
+    return mixed, lam * onehot + (1.0 - lam) * partner_labels
 
 
 def augment_in_model(placement: str | None = None) -> bool:

@@ -144,6 +144,10 @@ def add_training_options(parser: argparse.ArgumentParser, *, default_data: str =
                       help="test-time augmentation at evaluation: flip or flip+shift (clothes, natural images)")
     tech.add_argument("--erasing", type=_probability, default=None, metavar="P",
                       help="random erasing: the probability in [0, 1] of erasing a rectangle of a training image")
+    tech.add_argument("--mixup", type=_nonnegative_float, default=None, metavar="ALPHA",
+                      help="MixUp with λ ~ Beta(α, α), e.g. 0.2; 0 = off (not for text)")
+    tech.add_argument("--cutmix", type=_nonnegative_float, default=None, metavar="ALPHA",
+                      help="CutMix with λ ~ Beta(α, α), e.g. 1.0; 0 = off (images only; with --mixup: one per batch)")
 
     opt = parser.add_argument_group("optimization")
     opt.add_argument("--optimizer", choices=OPTIMIZERS, default=None)

@@ -61,6 +61,8 @@ class DataError(ValueError):
 
 DATASETS: tuple[str, ...] = ("digits", "mnist", "fashion_mnist", "cifar10", "imdb")
 DOMAINS: tuple[str, ...] = ("digits", "clothes", "natural", "text", "sequences")
+DATASET_DOMAINS: dict[str, str] = {"digits": "digits", "mnist": "digits", "fashion_mnist": "clothes",
+                                   "cifar10": "natural", "imdb": "text"}
 
 # Carving a test split where a data set has none: this fraction, always with this seed (see the module doc).
 TEST_FRACTION = 0.2
@@ -341,7 +343,7 @@ def _idx_or_npz_at(folder: str, name: str) -> tuple[str, Any] | None:
 
 
 def _load_mnist_like(name: str, data_dir: str | None = None, download: bool = True, **_: Any) -> _Raw:
-    domain = "clothes" if name == "fashion_mnist" else "digits"
+    domain = DATASET_DOMAINS[name]
     class_names = FASHION_MNIST_CLASSES if name == "fashion_mnist" else DIGIT_CLASSES
     searched: list[str] = []
     hit: tuple[str, Any] | None = None
@@ -401,7 +403,7 @@ def _load_cifar10(data_dir: str | None = None, download: bool = True, **_: Any) 
         (x_train, y_train), (x_test, y_test) = _from_keras("cifar10", [npz] if npz else [], download)
         raw = _Raw("cifar10", x_train, y_train, x_test, y_test, "natural", "keras.datasets.cifar10",
                    where={k: "keras.datasets.cifar10" for k in IDX_FILES})
-    raw.name, raw.domain, raw.class_names = "cifar10", "natural", CIFAR10_CLASSES
+    raw.name, raw.domain, raw.class_names = "cifar10", DATASET_DOMAINS["cifar10"], CIFAR10_CLASSES
     raw.baseline_error = BASELINE_ERRORS["cifar10"]
     return raw
 
@@ -719,7 +721,7 @@ def _split(raw: _Raw, validation_fraction: float, seed: int, limit: int | None,
 # ------------------------------------------------------------------------------------------------------
 
 def make_dataset(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0, augmentation=None,
-                 epoch=None):
+                 epoch=None, mixing=None):
     """``tf.data``: slices -> shuffle (seeded) -> batch -> augmentation -> prefetch.
 
     Shuffling: with ``epoch`` (an integer ``tf.Variable`` that a callback sets at each epoch's start, as
@@ -729,6 +731,9 @@ def make_dataset(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0,
     ``augmentation`` (a Keras layer, e.g. from ``recipes.augment.make_augmentation``) is mapped over whole
     batches with ``num_parallel_calls=AUTOTUNE`` and called with ``training=True`` (Keras preprocessing
     layers are identities otherwise).
+    ``mixing`` (``mixing(images, labels, key) -> (images, soft_targets)``, e.g. ``recipes.augment.mix_batch``
+    with its options bound) is mapped over the batches after the shuffle, before ``augmentation``; ``key`` is
+    ``(seed + epoch, batch index)`` with ``epoch`` (0 without it), so the mix of a batch is repeatable.
     """
     import tensorflow as tf
 
@@ -739,33 +744,44 @@ def make_dataset(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0,
     if len(x) == 0:
         raise DataError("the split is empty: no examples to batch")
     if shuffle and epoch is not None:
-        dataset = _epoch_keyed_batches(x, y, int(batch_size), int(seed), epoch)
+        dataset = _epoch_keyed_batches(x, y, int(batch_size), int(seed), epoch, with_key=mixing is not None)
     else:
         dataset = tf.data.Dataset.from_tensor_slices((x, y))
         if shuffle:
             dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         dataset = dataset.batch(int(batch_size))
+        if mixing is not None:
+            dataset = dataset.enumerate().map(lambda step, batch: (*batch, tf.stack([tf.constant(0, tf.int64), step])))
+    if mixing is not None:
+        base = tf.stack([tf.constant(int(seed), tf.int64), tf.constant(0, tf.int64)])
+        dataset = dataset.map(lambda images, labels, key: mixing(images, labels, key + base),
+                              num_parallel_calls=tf.data.AUTOTUNE)
     if augmentation is not None:
         dataset = dataset.map(lambda images, labels: (augmentation(images, training=True), labels),
                               num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _epoch_keyed_batches(x, y, batch_size: int, seed: int, epoch):
-    """Batches in the order ``stateless_shuffle(range(n), key=(seed, epoch))``, read when each epoch begins."""
+def _epoch_keyed_batches(x, y, batch_size: int, seed: int, epoch, with_key: bool = False):
+    """Batches in the order ``stateless_shuffle(range(n), key=(seed, epoch))``, read when each epoch begins;
+    ``with_key``: each with its ``(epoch, batch index)`` too."""
     import tensorflow as tf
 
     images, labels, count = tf.constant(x), tf.constant(y), len(x)  # eager tensors, captured by reference
 
     def order(_):
-        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(tf.convert_to_tensor(epoch), tf.int64)])
+        now = tf.cast(tf.convert_to_tensor(epoch), tf.int64)
+        key = tf.stack([tf.constant(seed, tf.int64), now])
         indices = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=key)
-        return tf.data.Dataset.from_tensor_slices(indices)
+        batches = tf.data.Dataset.from_tensor_slices(indices).batch(batch_size).enumerate()
+        return batches.map(lambda step, index: (index, tf.stack([now, step])))  # the key of the batch
 
-    batches = tf.data.Dataset.from_tensors(0).flat_map(order).batch(batch_size)
+    batches = tf.data.Dataset.from_tensors(0).flat_map(order)
     # flat_map hides the length; Keras wants it to know an epoch's end without running out of data
     batches = batches.apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
-    return batches.map(lambda index: (tf.gather(images, index), tf.gather(labels, index)))
+    if with_key:
+        return batches.map(lambda index, key: (tf.gather(images, index), tf.gather(labels, index), key))
+    return batches.map(lambda index, key: (tf.gather(images, index), tf.gather(labels, index)))
 
 
 def pipeline_augmentation(splits: DataSplits, augmentation: str = "none", *, seed: int = 0,

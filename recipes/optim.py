@@ -32,6 +32,10 @@ Warm-up (``warmup_steps``): the rate rises linearly from 0 over the first steps 
 steps), for ``constant`` and ``step`` :class:`LinearWarmup` (the step boundaries stay where they were);
 ``plateau`` takes none. EMA (``ema``): the optimizer keeps an exponential moving average of the weights
 (Keras' ``use_ema`` / ``ema_momentum``); ``recipes.pipeline`` evaluates and saves the averaged weights.
+The decay warms up as in TensorFlow's ``ExponentialMovingAverage(num_updates=)``: step t uses
+``min(ema, (1 + t) / (10 + t))``, so the average forgets the initial weights in a few hundred steps
+instead of ``1 / (1 - ema)`` (Keras' fixed 0.999 keeps 65 % of the first step's weights after 430 steps:
+the validation of a run's first epochs, and of every short run, then looked at an untrained model).
 
 Weight decay. ``weight_decay`` is accepted by ``sgd``, ``momentum``, ``nesterov`` (as Keras's decoupled
 decay, ``w -= lr·wd·w`` after the gradient step) and ``adamw``. For plain SGD that update equals an L2
@@ -47,6 +51,7 @@ optimizers other than AdamW refuse ``weight_decay`` (for them decoupled decay is
 from __future__ import annotations
 
 import math
+import types
 from typing import Any, Mapping, Sequence
 
 import keras
@@ -201,7 +206,22 @@ def make_optimizer(name: str, learning_rate: float, *, schedule: str = "constant
     if optimizer.weight_decay:
         # Biases and BN γ/β are not decayed, as they are not L2-penalized (DESIGN.md).
         optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY_NAMES))
+    if ema:
+        # this instance only: its config (hence saving and loading) stays the Keras optimizer's own
+        optimizer._update_model_variables_moving_average = types.MethodType(_warm_ema_update, optimizer)
     return optimizer
+
+
+def _warm_ema_update(self: keras.optimizers.Optimizer, trainable_variables) -> None:
+    """Keras' EMA update (the first step copies the weights) with the decay ``min(ema, (1 + t) / (10 + t))``."""
+    ops = keras.ops
+    step = ops.cast(self.iterations, "float32")
+    decay = ops.cast(ops.not_equal(self.iterations, 0), "float32") * ops.minimum(
+        self.ema_momentum, (1.0 + step) / (10.0 + step))
+    for var, average in zip(trainable_variables, self._model_variables_moving_average):
+        if average is not None:
+            rate = ops.cast(decay, var.dtype)
+            average.assign(ops.add(ops.multiply(rate, average), ops.multiply(ops.subtract(1, rate), var)))
 
 
 def schedule_callbacks(schedule: str, *, monitor: str = "val_loss", patience: int = PLATEAU_PATIENCE,

@@ -15,7 +15,8 @@ Two models share one set of weights (``recipes.modeling``): ``prepared.model``, 
 model itself otherwise).
 
 The loss is sparse categorical cross-entropy, ``from_logits`` when the head has no softmax
-(``zoo.layers.outputs_logits``, the rule ``zoo.gradcheck`` uses too), with accuracy.
+(``zoo.layers.outputs_logits``, the rule ``zoo.gradcheck`` uses too), with accuracy; label smoothing and
+MixUp / CutMix (soft targets on the training batches only) use :class:`SmoothedCrossentropy`.
 
 Randomness is a function of ``(seed, epoch)``: the model is built after ``keras.utils.set_random_seed(seed)``,
 and at the start of every epoch :class:`EpochSeeds` sets the shuffle order's key (``recipes.data.make_dataset``)
@@ -28,6 +29,7 @@ the plateau schedule's counters from the history (:func:`fit`'s ``history``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 from pathlib import Path
@@ -45,7 +47,7 @@ from recipes.runfolder import best_val_loss_index
 
 __all__ = ["Prepared", "TrainingDiverged", "prepare", "prepare_bare", "load_splits", "loss_for", "compile_model",
            "fit", "evaluate", "evaluate_splits", "EpochSeeds", "EarlyStopping",
-           "ensure_finite", "SmoothedSparseCrossentropy", "EMAWeights", "check_tta", "tta_views",
+           "ensure_finite", "SmoothedCrossentropy", "label_accuracy", "label_mixing", "EMAWeights", "check_tta", "tta_views",
            "tta_probabilities", "evaluate_tta", "class_probabilities", "probability_scores"]
 
 _GOLDEN = 0x9E3779B1  # spreads the epochs over the seed space (Knuth's multiplicative hash)
@@ -96,11 +98,12 @@ def prepare(recipe: Recipe, splits: DataSplits | None = None, *, placement: str 
                         **dict(recipe.model_kwargs))
     trainer = training_model(model, splits, policy, seed=recipe.seed, placement=placement, erasing=recipe.erasing)
     layer = pipeline_augmentation(splits, policy, seed=recipe.seed, placement=placement, erasing=recipe.erasing)
+    mixing = label_mixing(recipe, splits)
     seeds = EpochSeeds(recipe.seed, trainer, layer)
     steps = max(1, math.ceil(len(splits.x_train) / recipe.batch_size))
     compile_model(trainer, recipe, steps)
     train = make_dataset(splits.x_train, splits.y_train, recipe.batch_size, shuffle=True, seed=recipe.seed,
-                         augmentation=layer, epoch=seeds.epoch)
+                         augmentation=layer, epoch=seeds.epoch, mixing=mixing)
     val = make_dataset(splits.x_val, splits.y_val, recipe.batch_size) if len(splits.x_val) else None
     return Prepared(recipe, splits, policy, model, trainer, steps, seeds, train, val)
 
@@ -115,21 +118,29 @@ def prepare_bare(recipe: Recipe, input_shape: Sequence[int], classes: int, n_tra
     return Prepared(recipe, None, "none", model, model, steps, EpochSeeds(recipe.seed, model))
 
 
-def loss_for(model: keras.Model, label_smoothing: float = 0.0) -> keras.losses.Loss:
+def loss_for(model: keras.Model, label_smoothing: float = 0.0, soft_targets: bool = False) -> keras.losses.Loss:
     """Sparse categorical cross-entropy, from logits unless the model ends in a softmax; with
-    ``label_smoothing`` ε > 0, :class:`SmoothedSparseCrossentropy`."""
+    ``label_smoothing`` ε > 0 or ``soft_targets`` (training batches of MixUp / CutMix targets),
+    :class:`SmoothedCrossentropy`."""
     from_logits = zoo.layers.outputs_logits(model)
-    if label_smoothing:
-        return SmoothedSparseCrossentropy(label_smoothing, from_logits=from_logits)
+    if label_smoothing or soft_targets:
+        return SmoothedCrossentropy(label_smoothing, from_logits=from_logits)
     return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
 
 
-@keras.saving.register_keras_serializable(package="recipes")
-class SmoothedSparseCrossentropy(keras.losses.Loss):
-    """Cross-entropy against ``(1 - ε)·onehot(y) + ε / K``, on integer labels (Szegedy et al. 2016, §7).
+def _is_soft(y_true, y_pred) -> bool:
+    """Targets that are class distributions (batch, K) rather than class ids (batch,) or (batch, 1)."""
+    return len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == y_pred.shape[-1] != 1
 
-    ``(1 - ε)·(-log p_y) + ε·mean_k(-log p_k)``: what ``CategoricalCrossentropy(label_smoothing=ε)`` gives
-    on one-hot labels, without one-hot labels (Keras 3.15's sparse loss has no ``label_smoothing``).
+
+@keras.saving.register_keras_serializable(package="recipes")
+class SmoothedCrossentropy(keras.losses.Loss):
+    """Cross-entropy against ``(1 - ε)·t + ε / K`` (label smoothing, Szegedy et al. 2016, §7), where the
+    target ``t`` is ``onehot(y)`` for integer labels or the given distribution for soft targets (MixUp /
+    CutMix batches, ``recipes.augment.mix_batch``); validation batches keep their integer labels.
+
+    ``-(1 - ε)·Σ_k t_k log p_k + ε·mean_k(-log p_k)``: on one-hot labels what
+    ``CategoricalCrossentropy(label_smoothing=ε)`` gives (Keras 3.15's sparse loss has no ``label_smoothing``).
     """
 
     def __init__(self, label_smoothing: float, from_logits: bool = False, name: str = "smoothed_crossentropy",
@@ -143,23 +154,54 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):
             log_p = ops.log_softmax(y_pred, axis=-1)
         else:
             log_p = ops.log(ops.clip(y_pred, keras.config.epsilon(), 1.0))
-        labels = ops.cast(ops.reshape(y_true, (-1, 1)), "int32")
-        nll = -ops.squeeze(ops.take_along_axis(log_p, labels, axis=-1), axis=-1)
+        if _is_soft(y_true, y_pred):
+            nll = -ops.sum(ops.cast(y_true, log_p.dtype) * log_p, axis=-1)
+        else:
+            labels = ops.cast(ops.reshape(y_true, (-1, 1)), "int32")
+            nll = -ops.squeeze(ops.take_along_axis(log_p, labels, axis=-1), axis=-1)
         return (1.0 - self.label_smoothing) * nll - self.label_smoothing * ops.mean(log_p, axis=-1)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "label_smoothing": self.label_smoothing, "from_logits": self.from_logits}
 
 
+@keras.saving.register_keras_serializable(package="recipes")
+class SmoothedSparseCrossentropy(SmoothedCrossentropy):
+    """The earlier name of :class:`SmoothedCrossentropy` (kept so that run folders written before load)."""
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+def label_accuracy(y_true, y_pred):
+    """Accuracy for integer labels and for soft targets alike (the target's arg-max is the label)."""
+    ops = keras.ops
+    if _is_soft(y_true, y_pred):
+        y_true = ops.argmax(y_true, axis=-1)
+    labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+    return ops.cast(ops.equal(labels, ops.cast(ops.argmax(y_pred, axis=-1), "int32")), "float32")
+
+
+def label_mixing(recipe: Recipe, splits: DataSplits):
+    """The training batches' MixUp / CutMix (``recipes.augment.mix_batch`` with the recipe's α), or None."""
+    from recipes.augment import check_mixing, mix_batch
+
+    mixup, cutmix = check_mixing(recipe.mixup, recipe.cutmix, splits.domain, splits.input_shape)
+    if not (mixup or cutmix):
+        return None
+    return functools.partial(mix_batch, classes=splits.classes, mixup=mixup, cutmix=cutmix)
+
+
 def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int) -> keras.Model:
-    """Compile ``model`` with the recipe's optimizer (schedule, warm-up, EMA), :func:`loss_for` and accuracy."""
+    """Compile ``model`` with the recipe's optimizer (schedule, warm-up, EMA), :func:`loss_for` and accuracy
+    (:func:`label_accuracy` when MixUp / CutMix give the training batches soft targets)."""
     steps = max(1, int(steps_per_epoch))
     optimizer = make_optimizer(
         recipe.optimizer, recipe.learning_rate, schedule=recipe.schedule, epochs=recipe.epochs,
         steps_per_epoch=steps, weight_decay=recipe.weight_decay, clipnorm=recipe.clipnorm,
         warmup_steps=recipe.warmup_epochs * steps, ema=recipe.ema,
     )
-    model.compile(optimizer=optimizer, loss=loss_for(model, recipe.label_smoothing), metrics=["accuracy"])
+    soft = bool(recipe.mixup or recipe.cutmix)
+    accuracy = keras.metrics.MeanMetricWrapper(label_accuracy, name="accuracy") if soft else "accuracy"
+    model.compile(optimizer=optimizer, loss=loss_for(model, recipe.label_smoothing, soft), metrics=[accuracy])
     return model
 
 

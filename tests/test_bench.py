@@ -10,7 +10,7 @@ from conftest import REPO, assert_one_line_error
 
 sys.path.insert(0, REPO)
 
-from bench import ablation, accuracy, common, speed, tuning as tuning_bench  # noqa: E402
+from bench import ablation, accuracy, common, speed, techniques, tuning as tuning_bench  # noqa: E402
 
 
 def _fashion_on_disk() -> bool:
@@ -40,6 +40,9 @@ class _Result:
     (ablation, ["--seeds", "0,x"], ["--seeds", "0,x"]),
     (ablation, ["--presets", "baseline,heavy"], ["--presets", "heavy", "early_stopping"]),
     (ablation, ["--train-images", "-5"], ["--train-images", "-5"]),
+    (techniques, ["--techniques", "base,dropout"], ["--techniques", "dropout", "cutmix"]),
+    (techniques, ["--models", "vgg16"], ["--models", "vgg16", "resnet20"]),
+    (techniques, ["--seeds", "-1"], ["--seeds", "-1"]),
     (tuning_bench, ["--epochs", "2"], ["--epochs", "2", ">= 3"]),
     (speed, ["--parts", "mfu,flops"], ["--parts", "flops", "resnet50"]),
     (speed, ["--resnet50-size", "16"], ["--resnet50-size", "16", ">= 32"]),
@@ -121,6 +124,26 @@ def test_ablation_quick(tmp_path):
     assert out.with_suffix(".png").stat().st_size > 1000
     assert ablation.main(argv) == 0  # everything already there: nothing trained again
     assert len(json.loads(out.read_text())["runs"]) == 2
+
+
+@pytest.mark.slow
+@needs_fashion
+def test_techniques_quick(tmp_path):
+    out = tmp_path / "tech.json"
+    argv = ["--quick", "--techniques", "base,mixup", "--out", str(tmp_path / "runs"), "--output", str(out)]
+    assert techniques.main(argv) == 0
+    data = json.loads(out.read_text())
+    assert [r["technique"] for r in data["summary"]] == ["base", "mixup"]
+    assert data["summary"][0]["delta"] == 0 and "test_accuracy_tta" in data["runs"][0]
+    assert data["runs"][1]["recipe"]["mixup"] == 0.2 and data["runs"][1]["recipe"]["tta"] == "flip"
+    assert out.with_suffix(".png").stat().st_size > 1000
+    assert techniques.main(argv) == 0  # everything already there: nothing trained again
+    assert len(json.loads(out.read_text())["runs"]) == 2
+
+
+def test_the_all_technique_turns_every_technique_on():
+    fields = {k for name, f in techniques.TECHNIQUES.items() if name != "all" for k in f}
+    assert set(techniques.TECHNIQUES["all"]) == fields
 
 
 @pytest.mark.slow

@@ -13,7 +13,8 @@ import pytest
 
 import zoo
 from recipes import optim
-from recipes.recipe import FAMILY_DEFAULTS, PRESETS, QUICK, Recipe, family_defaults, preset
+from recipes.recipe import (BEST_RECIPES, FAMILY_DEFAULTS, QUICK, REGULARIZATION_PRESETS, Recipe, family_defaults,
+                            preset)
 from recipes.train import INPROGRESS, RUN_FILES, TrainingDiverged, compile_model, run, work_dir_for
 
 
@@ -60,7 +61,7 @@ def test_recipe_defaults_are_the_baseline():
         ({"baseline_error": 1.5}, "baseline_error", "[0, 1]"),
         ({"weight_decay": -1e-4}, "weight_decay", "[0, inf)"),
         ({"weight_decay": 1e-4, "optimizer": "adam"}, "weight_decay", "adamw"),
-        ({"preset": "best"}, "preset", "early_stopping"),
+        ({"preset": "winner"}, "preset", "early_stopping, full, best"),
         ({"model_kwargs": {"classes": 3}}, "model_kwargs", "regularization"),
         ({"model_kwargs": {"f": object()}}, "model_kwargs", "JSON"),
         ({"regularization": "l2"}, "regularization", "Regularization"),
@@ -92,10 +93,26 @@ def test_quick_shrinks_the_run():
 
 
 # -- presets -------------------------------------------------------------------------------------------
+def test_the_best_preset_is_the_measured_recipe_with_flips_only_where_they_fit():
+    fashion = preset("lenet5", "best", data="fashion_mnist")
+    assert fashion.preset == "best" and fashion.augmentation == "flip" and fashion.tta == "flip"
+    assert (fashion.label_smoothing, fashion.ema, fashion.erasing, fashion.epochs) == (0.1, 0.999, 0.25, 60)
+    assert fashion.regularization == zoo.Regularization(keep_prob=0.9, batch_norm=True)
+    digits = preset("lenet5", "best")  # digits: no mirror images, no flip TTA
+    assert digits.augmentation == family_defaults("lenet5").augmentation and digits.tta == "none"
+    assert digits.label_smoothing == 0.1 and preset("lenet5", "best", epochs=3).epochs == 3
+    assert preset("resnet20", "best", data="fashion_mnist").optimizer == family_defaults("resnet20").optimizer
+    for family, best in BEST_RECIPES.items():
+        assert set(best.fields) | set(best.flips) <= set(Recipe.__dataclass_fields__), family
+        assert best.measured
+    for model in ("lenet5", "alexnet_small", "googlenet_small", "resnet20", "lstm"):
+        assert Recipe.from_dict(preset(model, "best", data="fashion_mnist").to_dict()).preset == "best"
+
+
 def test_presets_give_the_regularization_they_claim():
     fam = family_defaults("lenet5")
     none = zoo.Regularization.none()
-    got = {name: preset("lenet5", name) for name in PRESETS}
+    got = {name: preset("lenet5", name) for name in REGULARIZATION_PRESETS}
     assert got["baseline"].regularization == none
     assert got["baseline"].augmentation == "none" and got["baseline"].patience is None
     assert got["l2"].regularization == none.replace(l2=fam.l2) and fam.l2 > 0

@@ -1,5 +1,5 @@
 """Training techniques of the one training path: label smoothing, EMA of the weights, warm-up, test-time
-augmentation, random erasing — each reaches the loss, optimizer, model or evaluation it claims."""
+augmentation, random erasing, MixUp and CutMix — each reaches the loss, optimizer, model or evaluation it claims."""
 
 import sys
 
@@ -22,20 +22,20 @@ def digits():
 
 # -- label smoothing ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("from_logits", [True, False])
-def test_smoothed_sparse_crossentropy_is_categorical_crossentropy_with_label_smoothing(from_logits):
+def test_smoothed_crossentropy_is_categorical_crossentropy_with_label_smoothing(from_logits):
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(6, 4)).astype("float32")
     y = np.array([0, 3, 1, 2, 2, 0])
     y_pred = logits if from_logits else np.asarray(keras.ops.softmax(logits))
     for eps in (0.0, 0.1, 0.3):
-        ours = pipeline.SmoothedSparseCrossentropy(eps, from_logits=from_logits)(y, y_pred)
+        ours = pipeline.SmoothedCrossentropy(eps, from_logits=from_logits)(y, y_pred)
         theirs = keras.losses.CategoricalCrossentropy(from_logits=from_logits, label_smoothing=eps)(
             keras.ops.one_hot(y, 4), y_pred)
         np.testing.assert_allclose(float(ours), float(theirs), rtol=1e-5)
     # by hand: (1 - ε)·(-log p_y) + ε·mean_k(-log p_k)
     log_p = np.log(np.asarray(keras.ops.softmax(logits), dtype=np.float64))
     expected = np.mean(0.8 * -log_p[np.arange(6), y] + 0.2 * -log_p.mean(axis=1))
-    got = float(pipeline.SmoothedSparseCrossentropy(0.2, from_logits=from_logits)(y, y_pred))
+    got = float(pipeline.SmoothedCrossentropy(0.2, from_logits=from_logits)(y, y_pred))
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
@@ -43,7 +43,7 @@ def test_the_recipe_loss_follows_label_smoothing(digits):
     plain = pipeline.prepare(Recipe(model="lenet5", epochs=1), digits)
     smooth = pipeline.prepare(Recipe(model="lenet5", epochs=1, label_smoothing=0.1), digits)
     assert isinstance(plain.trainer.loss, keras.losses.SparseCategoricalCrossentropy)
-    assert isinstance(smooth.trainer.loss, pipeline.SmoothedSparseCrossentropy)
+    assert isinstance(smooth.trainer.loss, pipeline.SmoothedCrossentropy)
     assert smooth.trainer.loss.label_smoothing == 0.1 and smooth.trainer.loss.from_logits is False
 
 
@@ -143,6 +143,66 @@ def test_erasing_adds_a_random_erasing_layer_and_fits_images_only(digits):
         Recipe(model="lenet5", erasing=1.5)
 
 
+# -- MixUp and CutMix --------------------------------------------------------------------------------------
+def _mixed(**alphas):
+    import tensorflow as tf
+
+    x = np.random.default_rng(1).uniform(0, 16, size=(6, 8, 8, 1)).astype("float32")
+    y = np.array([0, 1, 2, 3, 4, 5])
+    images, targets = augment.mix_batch(x, y, tf.constant([7, 2], tf.int64), classes=6, **alphas)
+    return x, y, np.asarray(images), np.asarray(targets)
+
+
+def test_mixup_blends_each_input_with_the_reversed_batch_by_the_target_weight():
+    x, y, images, targets = _mixed(mixup=0.4)
+    lam = targets[0, y[0]]  # the first example's own label keeps weight λ, its partner (the last) 1 - λ
+    assert 0 < lam < 1 and np.isclose(targets[0, y[-1]], 1 - lam)
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(images, lam * x + (1 - lam) * x[::-1], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(_mixed(mixup=0.4)[2], images)  # a function of the key alone
+
+
+def test_cutmix_pastes_one_box_of_the_partner_and_weighs_the_labels_by_its_area():
+    x, y, images, targets = _mixed(cutmix=1.0)
+    from_partner = np.isclose(images, x[::-1]) & ~np.isclose(images, x)
+    assert np.all(np.isclose(images, x) | from_partner)  # every pixel is its own or its partner's
+    box = from_partner[0, :, :, 0]
+    rows, cols = np.nonzero(box)
+    assert box.sum() == (np.ptp(rows) + 1) * (np.ptp(cols) + 1)  # one rectangle
+    np.testing.assert_allclose(targets[0, y[-1]], box.mean(), rtol=1e-5)  # the partner's weight = its area
+    np.testing.assert_allclose(targets[0, y[0]], 1 - box.mean(), rtol=1e-5)
+
+
+def test_soft_targets_reach_the_loss_and_the_metric_and_validation_keeps_integer_labels(digits):
+    recipe = Recipe(model="lenet5", epochs=1, batch_size=32, mixup=0.2, cutmix=1.0, label_smoothing=0.1)
+    prepared = pipeline.prepare(recipe, digits)
+    images, targets = next(iter(prepared.train_data))
+    assert targets.shape == (32, digits.classes) and np.allclose(np.sum(targets, axis=1), 1.0)
+    assert isinstance(prepared.trainer.loss, pipeline.SmoothedCrossentropy)
+    history = pipeline.fit(prepared, verbose=0).history
+    assert {"accuracy", "val_accuracy", "val_loss"} <= set(history)
+    val = pipeline.evaluate(prepared, digits.x_val, digits.y_val)
+    assert 0 <= val["accuracy"] <= 1 and np.isclose(val["loss"], history["val_loss"][-1], rtol=1e-5)
+    # the loss on soft targets is Keras' categorical cross-entropy with label smoothing
+    logits = np.random.default_rng(2).normal(size=(4, 3)).astype("float32")
+    soft = np.array([[0.7, 0.3, 0], [0, 1, 0], [0.2, 0, 0.8], [0.5, 0.5, 0]], "float32")
+    ours = pipeline.SmoothedCrossentropy(0.1, from_logits=True)(soft, logits)
+    theirs = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)(soft, logits)
+    np.testing.assert_allclose(float(ours), float(theirs), rtol=1e-5)
+    np.testing.assert_array_equal(pipeline.label_accuracy(soft, logits), pipeline.label_accuracy(
+        np.argmax(soft, axis=1), logits))
+
+
+def test_mixing_is_refused_where_it_does_not_fit():
+    with pytest.raises(ValueError, match="mixup=0.2 does not fit text data"):
+        augment.check_mixing(0.2, 0.0, "text")
+    with pytest.raises(ValueError, match="cutmix=1 does not fit sequences data"):
+        augment.check_mixing(0.0, 1.0, "sequences", (28, 28))
+    with pytest.raises(ValueError, match=r"Recipe.mixup must be a number in \[0, inf\)"):
+        Recipe(model="lenet5", mixup=-0.5)
+    assert augment.check_mixing(0.2, 1.0, "digits", (8, 8, 1)) == (0.2, 1.0)
+
+
 # -- on the command line -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("argv, needles", [
     (["--label-smoothing", "1"], ["--label-smoothing", "[0, 1)"]),
@@ -150,6 +210,8 @@ def test_erasing_adds_a_random_erasing_layer_and_fits_images_only(digits):
     (["--warmup-epochs", "-1"], ["--warmup-epochs", ">= 0"]),
     (["--tta", "mirror"], ["--tta", "flip+shift"]),
     (["--erasing", "1.5"], ["--erasing", "[0, 1]"]),
+    (["--mixup", "-1"], ["--mixup", ">= 0"]),
+    (["--cutmix", "nan"], ["--cutmix"]),
     (["--tta", "flip"], ["tta='flip' does not fit digits"]),
     (["--warmup-epochs", "30"], ["warmup_epochs", "< epochs"]),
 ])
@@ -262,3 +324,30 @@ def test_folds_1_is_a_one_line_error(tmp_path, capsys):
 def test_python_m_recipes_ensemble_runs_as_a_module(run_cli, tmp_path):
     result = run_cli(sys.executable, "-m", "recipes.ensemble", "--help")
     assert result.returncode == 0 and "--seeds" in result.stdout, result.stderr[-2000:]
+
+
+def test_mixing_opens_in_the_search_space_and_reaches_the_trial_recipe():
+    from tuning.hypermodel import ZooHyperModel
+    from tuning.space import make_space
+
+    hypermodel = ZooHyperModel("lenet5", (8, 8, 1), 10, space={"mixup": (0.0, 0.4), "cutmix": [0.0, 1.0]})
+    assert {"mixup", "cutmix"} <= {name for name, _ in hypermodel.space.entries}
+    recipe = hypermodel.trial_recipe({"mixup": 0.3, "cutmix": 1})
+    assert recipe.mixup == 0.3 and recipe.cutmix == 1.0
+    with pytest.raises(ValueError, match="hyperparameter mixup .* >= 0"):
+        make_space({"mixup": (-1.0, 0.5)})
+
+
+def test_the_ema_decay_warms_up_as_tensorflows_num_updates():
+    # one weight, plain SGD with lr 1 and gradient 1: after step k the weight is -k
+    optimizer = make_optimizer("sgd", 1.0, ema=0.999)
+    weight = keras.Variable(0.0)
+    optimizer.build([weight])
+    expected = 0.0
+    for step in range(40):
+        optimizer.apply([keras.ops.ones(())], [weight])
+        decay = 0.0 if step == 0 else min(0.999, (1 + step) / (10 + step))
+        expected = decay * expected + (1 - decay) * float(weight.numpy())
+        np.testing.assert_allclose(float(optimizer._model_variables_moving_average[0].numpy()), expected,
+                                   rtol=1e-5)
+    assert optimizer.get_config()["ema_momentum"] == 0.999  # the config stays Keras' own

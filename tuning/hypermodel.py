@@ -23,7 +23,7 @@ import keras_tuner as kt
 import zoo
 from recipes import pipeline
 from recipes.recipe import Recipe
-from tuning.space import BUILDER_RESERVED, SearchSpace, make_space
+from tuning.space import BUILDER_RESERVED, FLOAT_NAMES, INT_NAMES, SearchSpace, make_space
 
 __all__ = ["ZooHyperModel", "builder_defaults", "TUNER_KEYS", "strip_tuner_keys"]
 
@@ -184,10 +184,10 @@ class ZooHyperModel(kt.HyperModel):
         changes = {k: v for k, v in strip_tuner_keys(values).items() if k != "penalty"}
         builder = {k: changes.pop(k) for k in list(changes) if k in self.space.builder_args}
         changes["model_kwargs"] = {**self.fixed_builder_kwargs, **builder}
-        for name in ("l1", "l2", "keep_prob", "learning_rate", "label_smoothing", "ema", "erasing"):
+        for name in FLOAT_NAMES:
             if name in changes:
                 changes[name] = float(changes[name])
-        for name in ("batch_size", "warmup_epochs"):
+        for name in INT_NAMES:
             if name in changes:
                 changes[name] = int(changes[name])
         return self.recipe.with_overrides(epochs=self.epochs, **changes)

@@ -16,7 +16,8 @@ The default space (by name):
 
 The recipe's training techniques can be opened too (absent from the trials unless given; the recipe's
 value applies otherwise): ``label_smoothing``, ``ema`` (in [0, 1)), ``warmup_epochs`` (an integer),
-``erasing`` (a probability) and ``tta`` (``none``, ``flip``, ``flip+shift``).
+``erasing`` (a probability), ``mixup`` and ``cutmix`` (Beta α >= 0) and ``tta`` (``none``, ``flip``,
+``flip+shift``).
 
 Any keyword argument of the model's builder (``activation``, ``subsampling`` for LeNet-5, ``width`` …)
 extends the space under its own name.
@@ -50,7 +51,10 @@ PENALTIES = ("l2", "l1", "l1_l2")
 CORE_NAMES = ("penalty", "l2", "l1", "keep_prob", "learning_rate", "optimizer", "batch_norm",
               "augmentation", "batch_size")
 # Recipe techniques a search may open (absent from a trial unless given: the recipe's value then applies).
-TECHNIQUE_NAMES = ("label_smoothing", "ema", "warmup_epochs", "erasing", "tta")
+TECHNIQUE_NAMES = ("label_smoothing", "ema", "warmup_epochs", "erasing", "mixup", "cutmix", "tta")
+# The Recipe fields among the names above that are floats / integers (a trial's values are cast to them).
+FLOAT_NAMES = ("l1", "l2", "keep_prob", "learning_rate", "label_smoothing", "ema", "erasing", "mixup", "cutmix")
+INT_NAMES = ("batch_size", "warmup_epochs")
 # Builder arguments that the hypermodel sets itself and that are therefore never hyperparameters.
 BUILDER_RESERVED = ("include_top", "input_shape", "input_tensor", "pooling", "classes",
                     "classifier_activation", "name", "regularization")
@@ -119,9 +123,9 @@ def _fmt(value: Any) -> str:
 
 def _kind_of(name: str, builder_defaults: Mapping[str, Any]) -> str:
     """The value type of a name: "float", "int", "bool", "str" or "any" (builder argument, no default)."""
-    if name in ("l1", "l2", "keep_prob", "learning_rate", "label_smoothing", "ema", "erasing"):
+    if name in FLOAT_NAMES:
         return "float"
-    if name in ("batch_size", "warmup_epochs"):
+    if name in INT_NAMES:
         return "int"
     if name == "batch_norm":
         return "bool"
@@ -155,6 +159,8 @@ def _check_value(name: str, value: Any, kind: str, allowed: Mapping[str, tuple])
             raise ValueError(f"hyperparameter {name} must be in [0, 1) (0 = off), got {value!r}")
         if name == "erasing" and not 0 <= value <= 1:
             raise ValueError(f"hyperparameter erasing (a probability) must be in [0, 1], got {value!r}")
+        if name in ("mixup", "cutmix") and value < 0:
+            raise ValueError(f"hyperparameter {name} (a Beta α) must be >= 0 (0 = off), got {value!r}")
         return value
     if kind == "int":
         if isinstance(value, float) and value.is_integer():

@@ -16,7 +16,7 @@ import os
 import time
 import traceback
 import warnings
-from typing import Any, Callable
+from typing import Callable
 
 import keras
 import keras_tuner as kt
