@@ -351,3 +351,39 @@ def test_the_ema_decay_warms_up_as_tensorflows_num_updates():
         np.testing.assert_allclose(float(optimizer._model_variables_moving_average[0].numpy()), expected,
                                    rtol=1e-5)
     assert optimizer.get_config()["ema_momentum"] == 0.999  # the config stays Keras' own
+
+
+def test_the_mix_of_a_batch_is_a_function_of_seed_epoch_and_batch_alone(digits):
+    """A resumed run (a new pipeline whose epoch variable says 3) mixes epoch 3 as the run it replaces."""
+    import functools
+
+    import tensorflow as tf
+
+    from recipes.data import make_dataset
+
+    mixing = functools.partial(augment.mix_batch, classes=digits.classes, mixup=0.4, cutmix=1.0)
+
+    def epoch_batches(epoch_number):
+        epoch = tf.Variable(epoch_number, dtype=tf.int64)
+        data = make_dataset(digits.x_train, digits.y_train, 64, shuffle=True, seed=3, epoch=epoch, mixing=mixing)
+        return [(np.asarray(x), np.asarray(t)) for x, t in data]
+
+    first, again, other = epoch_batches(3), epoch_batches(3), epoch_batches(4)
+    assert len(first) == -(-len(digits.x_train) // 64)
+    for (x1, t1), (x2, t2) in zip(first, again):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(t1, t2)
+    assert not np.array_equal(first[0][1], other[0][1])
+
+
+def test_decoupled_weight_decay_skips_biases_and_batch_norm():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.BatchNormalization()])
+    for variable in model.trainable_variables:
+        variable.assign(keras.ops.ones(variable.shape))
+    optimizer = make_optimizer("sgd", 0.1, weight_decay=0.5)
+    optimizer.build(model.trainable_variables)
+    optimizer.apply([keras.ops.zeros(v.shape) for v in model.trainable_variables], model.trainable_variables)
+    after = {v.path.split("/")[-1]: np.asarray(v.numpy()) for v in model.trainable_variables}
+    np.testing.assert_allclose(after["kernel"], 1 - 0.1 * 0.5)  # w -= lr·wd·w
+    for name in ("bias", "gamma", "beta"):
+        np.testing.assert_array_equal(after[name], 1.0)
