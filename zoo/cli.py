@@ -8,6 +8,7 @@ gradients agree ("fine" or "look closer") and 1 when the check finds a bug.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -23,8 +24,22 @@ class ArgumentParser(argparse.ArgumentParser):
     :func:`cli_main`.
     """
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+
     def error(self, message: str) -> None:
         raise UsageError(f"{self.prog}: {message}")
+
+
+def package_version() -> str:
+    """The installed distribution's version (``pyproject.toml``), or "unknown" when run from a bare checkout."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("keras-zoo-recipes")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 # What a command line reports as one line with exit status 2: bad arguments, bad values, bad files.
@@ -35,10 +50,16 @@ USER_ERRORS = (UsageError, ValueError, FileNotFoundError, PermissionError, NotAD
 def cli_main(run_fn: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None, prog: str) -> int:
     """Run ``run_fn(argv)``; a user error becomes one line on stderr and exit status 2, no traceback.
 
-    Ctrl-C gives one line and status 130.
+    Ctrl-C gives one line and status 130; a reader that closed the pipe (``zoo list | head -1``) ends it
+    quietly with 141, as a SIGPIPE'd Unix tool does.
     """
     try:
         return run_fn(argv)
+    except BrokenPipeError:
+        # Python's recipe (docs: "Note on SIGPIPE"): point stdout at devnull so the exit flush stays silent
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except USER_ERRORS as error:
         message = " ".join(str(error).split()) or type(error).__name__
         print(message if message.startswith(prog) else f"{prog}: error: {message}", file=sys.stderr)
