@@ -109,7 +109,7 @@ def plot(rows: Sequence[dict[str, Any]], path) -> None:
         ax.set_xlabel("training minutes per run (2-core CPU)")
         ax.set_ylabel("test accuracy (mean ± std over seeds)")
         ax.set_title(f"{model}: base + one technique, full Fashion-MNIST, {group[0]['epochs']} epochs")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     common.save_figure(fig, path)
 
