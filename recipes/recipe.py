@@ -141,9 +141,11 @@ BEST_RECIPES: Mapping[str, BestRecipe] = MappingProxyType({
         dict(augmentation="flip", tta="flip"),
         "lenet5-ls-ema-tta-flip-erasing-60: 0.9245 with flip TTA (plain 0.9186), 60 epochs, 11.7 min"),
     "alexnet": BestRecipe(
-        dict(regularization=Regularization(keep_prob=0.8, batch_norm=True), schedule="cosine", epochs=30),
-        dict(augmentation="flip"),
-        "alexnet_small-bn-flip: 0.9263, 30 epochs, 20.9 min"),
+        dict(regularization=Regularization(keep_prob=0.8, batch_norm=True), schedule="cosine", epochs=30,
+             warmup_epochs=2, erasing=0.25, **_TECHNIQUES),
+        dict(augmentation="flip", tta="flip"),
+        "alexnet_small-ls-ema-tta-erasing: 0.9307 with flip TTA (plain 0.9276), 25 of 30 epochs in a "
+        "30-minute budget, 29.3 min"),
     "inception": BestRecipe(
         dict(regularization=Regularization(l2=1e-4, keep_prob=0.6, batch_norm=True), epochs=30),
         dict(augmentation="clothes"),
