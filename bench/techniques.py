@@ -1,7 +1,8 @@
 """The technique ablation: a base recipe, the base plus each training technique alone, then all of them.
 
     python bench/techniques.py                                # LeNet-5, 10 epochs, seeds 0,1 (about 40 min)
-    python bench/techniques.py --models resnet20 --seeds 0    # the conv row (about 15 min per run here)
+    python bench/techniques.py --models alexnet_small         # a conv family: 6 epochs of ~60 s per run here
+    python bench/techniques.py --models resnet20 --seeds 0    # about 15 min per run here
     python bench/techniques.py --quick                        # smoke run: 300 images, 2 epochs, 1 seed
 
 Data: full Fashion-MNIST, the 60,000 training images with a seeded 5,000-image validation carve-out and
@@ -32,6 +33,7 @@ VALIDATION_FRACTION = 5000 / 60000
 # preset name and fields of each model's base recipe: flips only, no technique, a fixed number of epochs
 BASES: dict[str, tuple[str, dict[str, Any]]] = {
     "lenet5": ("batchnorm", dict(keep_prob=0.9, augmentation="flip", batch_size=128, epochs=10)),
+    "alexnet_small": ("batchnorm", dict(keep_prob=0.8, augmentation="flip", schedule="cosine", epochs=6)),
     "resnet20": ("full", dict(augmentation="flip", optimizer="nesterov", epochs=6)),
 }
 TECHNIQUES: dict[str, dict[str, Any]] = {
