@@ -150,6 +150,21 @@ def names_in(allowed: Sequence[str], what: str) -> Callable[[str], list[str]]:
     return parse
 
 
+def publish_summary(data: dict, output: Path, summarize: Callable, markdown: Callable, plot: Callable,
+                    seconds: float) -> None:
+    """The end of a resumable run-by-run benchmark: ``data["summary"] = summarize(data["runs"])`` into the
+    JSON, its markdown table beside it (``.md``) and its plot (``.png``); ValueError when there is nothing."""
+    data["summary"] = summarize(data["runs"])
+    if not data["summary"]:
+        raise ValueError("no runs to summarize")
+    write_json(output, data)
+    table = markdown(data["summary"])
+    write_text(output.with_suffix(".md"), table)
+    plot(data["summary"], output.with_suffix(".png"))
+    print(table)
+    print(f"wrote {output}, {output.with_suffix('.md')}, {output.with_suffix('.png')} ({seconds:.0f} s)")
+
+
 def seed_list(text: str) -> list[int]:
     """An argparse type for comma-separated seeds (integers >= 0, duplicates dropped)."""
     try:

@@ -165,15 +165,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         data.update(command=common.command("techniques.py", argv), machine=common.machine(), quick=args.quick,
                     finished=time.strftime("%Y-%m-%d %H:%M:%S"))
         common.write_json(output, data)  # after every run: a stopped benchmark resumes where it was
-    data["summary"] = summarize(data["runs"])
-    if not data["summary"]:
-        raise ValueError("no runs to summarize")
-    common.write_json(output, data)
-    table = markdown(data["summary"])
-    common.write_text(output.with_suffix(".md"), table)
-    plot(data["summary"], output.with_suffix(".png"))
-    print(table)
-    print(f"wrote {output}, {output.with_suffix('.md')}, {output.with_suffix('.png')} ({watch():.0f} s)")
+    common.publish_summary(data, output, summarize, markdown, plot, watch())
     return 0
 
 
