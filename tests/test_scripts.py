@@ -6,7 +6,6 @@ import sys
 
 import pytest
 
-import recipes.cli
 import zoo
 from conftest import assert_inference_model, assert_one_line_error
 

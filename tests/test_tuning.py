@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 import tuning
-import zoo
 from conftest import assert_inference_model, assert_one_line_error
 from recipes.data import load_data
 from tuning.__main__ import main as tuning_main

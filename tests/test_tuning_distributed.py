@@ -157,3 +157,33 @@ def test_a_dead_worker_does_not_hang_the_chief(processes, tmp_path):
     assert len(rows) == 3 and len(failed) == 1 and failed[0]["worker"] == "w0"
     assert "--trial-timeout" in failed[0]["message"]
     assert {r["status"] for r in rows.values() if r is not failed[0]} == {"COMPLETED"}
+
+
+def test_a_worker_reports_its_trials_without_asking_a_chief_that_may_be_gone():
+    """The race CI hit: told to stop, a worker asked the chief for its trials again, the chief had already
+    shut down (every worker told), and each call waited --idle-timeout for it. The worker now reports the
+    trials as they were scored when each ended."""
+    from types import SimpleNamespace
+
+    import keras_tuner as kt
+    from tuning.search import _worker_result
+
+    class GoneChief:
+        def __getattr__(self, name):
+            raise AssertionError(f"the worker asked the chief ({name}) after the search ended")
+
+    hp = kt.HyperParameters()
+    hp.Float("learning_rate", 1e-4, 1e-1, sampling="log", default=1e-3)
+    trial = kt.engine.trial.Trial(hp.copy(), trial_id="2", status="COMPLETED")
+    trial.metrics.register("val_accuracy", direction="max")
+    trial.metrics.update("val_accuracy", 0.75)
+    trial.score = 0.75
+    tuner = SimpleNamespace(trials_run=["2"], trials_ended={"2": trial}, oracle=GoneChief())
+    said = []
+    plan = SimpleNamespace(worker="w0", objective=SimpleNamespace(name="val_accuracy", direction="max"),
+                           hypermodel=SimpleNamespace(model_name="lenet5", space=None), splits=SimpleNamespace(
+                               name="digits"), tuner="random", project_dir="/nonexistent", role="worker",
+                           say=said.append)
+    result = _worker_result(plan, tuner, seconds=1.0)
+    assert [(r.trial_id, r.score, r.status) for r in result.trials] == [("2", 0.75, "COMPLETED")]
+    assert result.trials_run == ["2"] and said == ["worker w0: ran 1 trial(s): 2"]

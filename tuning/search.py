@@ -393,12 +393,11 @@ def _search_errors(plan: _Plan):
 
 
 def _worker_result(plan: _Plan, tuner_obj, seconds: float) -> SearchResult:
+    # The trials as the chief scored them when each ended: asking again now could wait on a chief that
+    # has already shut down (it stops once every worker has been told the search is over).
     trials_run = list(getattr(tuner_obj, "trials_run", []))
-    ran = []
-    for trial_id in trials_run:
-        with contextlib.suppress(Exception):
-            with kerastuner_env(plan.worker, *plan.address):
-                ran.append(tuner_obj.oracle.get_trial(trial_id))
+    ended = getattr(tuner_obj, "trials_ended", {})
+    ran = [ended[trial_id] for trial_id in trials_run if trial_id in ended]
     records = trial_records(ran, plan.objective.name, {t: plan.worker for t in trials_run})
     plan.say(f"worker {plan.worker}: ran {len(trials_run)} trial(s): {', '.join(trials_run) or 'none'}")
     return SearchResult(model=plan.hypermodel.model_name, data=plan.splits.name, tuner=plan.tuner,

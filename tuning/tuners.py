@@ -52,6 +52,7 @@ class _ZooTunerMixin:
         self.progress_names = tuple(progress_names)
         self.max_trials_label = max_trials
         self.trials_run: list[str] = []
+        self.trials_ended: dict[str, object] = {}  # trial id -> the trial as the oracle scored it
         self._trial_started: dict[str, float] = {}
 
     # -- resuming after a kill ----------------------------------------------------------------------
@@ -78,23 +79,24 @@ class _ZooTunerMixin:
         keras.backend.clear_session()
         gc.collect()
         self.trials_run.append(trial.trial_id)
+        try:  # asked now, while a chief still waits for this worker (it may be gone once told to stop)
+            ended = self.oracle.get_trial(trial.trial_id)
+        except Exception:  # noqa: BLE001  (a lost chief: keep what this worker knows)
+            ended = trial
+        self.trials_ended[trial.trial_id] = ended
         if self.progress is not None:
-            self.progress(self.trial_line(trial))
+            self.progress(self.trial_line(ended))
 
-    def trial_line(self, trial) -> str:
-        """The progress line of a finished trial (see ``tuning.report.progress_line``)."""
+    def trial_line(self, ended) -> str:
+        """The progress line of a trial the oracle has scored (see ``tuning.report.progress_line``)."""
         from tuning.report import progress_line
 
-        try:
-            ended = self.oracle.get_trial(trial.trial_id)
-        except Exception:  # noqa: BLE001  (a lost chief: report what this worker knows)
-            ended = trial
         try:
             best = self.oracle.get_best_trials(1)
             best_score = best[0].score if best and best[0].status == "COMPLETED" else None
         except Exception:  # noqa: BLE001
             best_score = None
-        seconds = time.perf_counter() - self._trial_started.get(trial.trial_id, time.perf_counter())
+        seconds = time.perf_counter() - self._trial_started.get(ended.trial_id, time.perf_counter())
         worker = os.environ.get("KERASTUNER_TUNER_ID") if "KERASTUNER_ORACLE_IP" in os.environ else None
         return progress_line(ended, self.oracle.objective.name, best_score=best_score, names=self.progress_names,
                              max_trials=getattr(self, "max_trials_label", None), seconds=seconds, worker=worker)
