@@ -86,9 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="chief: fail a trial whose worker gave no result for this many seconds")
     parser.add_argument("--idle-timeout", type=_seconds, default=None,
                         help="chief: give up when no worker asks for this long; worker: when the chief is silent")
+    parser.add_argument("--prune", default="none", choices=("none", "median", "halving"),
+                        help="stop hopeless trials after an epoch: median (worse than the completed trials' median "
+                             "at that epoch) or halving (successive-halving rungs); default none")
+    parser.add_argument("--prune-warmup", type=_positive_int, default=2,
+                        help="epochs every trial trains before it can be pruned (default 2)")
     parser.add_argument("--top", type=_positive_int, default=5, help="rows of the final table (default 5)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0, help="Keras fit verbosity in trials")
-    parser.add_argument("--quiet", action="store_true", help="no per-trial lines")
+    parser.add_argument("--quiet", action="store_true", help="one line per trial instead of one per epoch")
     return parser
 
 
@@ -133,7 +138,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         test_limit=args.test_limit, data_dir=args.data_dir, retrain=not args.no_retrain,
         isolate_trials=args.isolate_trials, max_consecutive_failed_trials=args.max_failures,
         chief=args.chief, worker=args.worker, trial_timeout=args.trial_timeout, idle_timeout=args.idle_timeout,
-        verbose=0 if args.quiet else 1, fit_verbose=args.verbose,
+        prune=args.prune, prune_warmup=args.prune_warmup, verbose=1 if args.quiet else 2,
+        fit_verbose=args.verbose,
     )
     if result.role != "worker":
         print(result.summary(top=args.top), flush=True)

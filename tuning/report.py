@@ -9,10 +9,12 @@ import math
 import os
 from typing import Any, Iterable, Mapping, Sequence
 
-__all__ = ["TrialRecord", "trial_records", "format_table", "format_value", "write_trials_csv",
-           "write_json", "plot_search", "progress_line", "PLOT_PANELS"]
+from tuning.pruning import pruned_epoch
 
-STATUS_ORDER = {"COMPLETED": 0, "RUNNING": 1, "INVALID": 2, "FAILED": 3, "STOPPED": 4, "IDLE": 5}
+__all__ = ["TrialRecord", "trial_records", "format_table", "format_value", "write_trials_csv",
+           "write_json", "plot_search", "progress_line", "epoch_line", "PLOT_PANELS"]
+
+STATUS_ORDER = {"COMPLETED": 0, "PRUNED": 1, "RUNNING": 1, "INVALID": 2, "FAILED": 3, "STOPPED": 4, "IDLE": 5}
 # search.png: one panel per hyperparameter, in this order, with a log x axis where marked.
 PLOT_PANELS = (("lambda", "λ (L2, or L1 when only L1 is on)", True), ("keep_prob", "keep-prob", False),
                ("learning_rate", "learning rate", True))
@@ -26,7 +28,8 @@ class TrialRecord:
     ``best_epoch`` the epoch (1-based) it was reached at; ``epochs`` the last epoch trained (early
     stopping may end a trial before its budget); ``budget`` Hyperband's ``tuner/epochs`` (else None);
     ``continued_from`` the trial whose weights Hyperband resumed (else None); ``worker`` the tuner id that
-    ran it when known; ``message`` the first line of a failure.
+    ran it when known; ``message`` the first line of a failure. ``status`` is KerasTuner's, except
+    ``PRUNED``: a trial the pruner stopped (scored on the epochs it ran).
     """
 
     trial_id: str
@@ -71,6 +74,9 @@ def trial_records(trials: Iterable[Any], objective_name: str, workers: Mapping[s
                 values.pop(key)
         status = str(trial.status)
         score = trial.score if status == "COMPLETED" else None
+        pruned_at = pruned_epoch(trial)
+        if status == "COMPLETED" and pruned_at is not None:
+            status = "PRUNED"  # KerasTuner's status stays COMPLETED: the oracle scores it on the epochs it ran
         score = None if score is None or not math.isfinite(float(score)) else float(score)
         epochs = None
         if trial.metrics.exists("epochs"):
@@ -85,7 +91,8 @@ def trial_records(trials: Iterable[Any], objective_name: str, workers: Mapping[s
             values=values, budget=None if budget is None else int(budget),
             continued_from=None if continued is None else str(continued),
             worker=(workers or {}).get(str(trial.trial_id)),
-            message="" if status == "COMPLETED" else _failure_line(trial.message),
+            message="" if status == "COMPLETED" else (f"pruned after epoch {pruned_at}" if status == "PRUNED"
+                                                         else _failure_line(trial.message)),
         ))
     return records
 
@@ -247,7 +254,9 @@ def progress_line(trial: Any, objective: str, *, best_score: float | None = None
     """One line per finished trial: ``trial 03/20 COMPLETED val_accuracy=0.9512 (best 0.9612) epochs=4
     12.3s l2=1.20e-04 keep_prob=0.73 learning_rate=3.10e-03``; a failed trial ends with its reason."""
     values = dict(trial.hyperparameters.values)
-    parts = [f"trial {trial.trial_id}{f'/{max_trials}' if max_trials else ''}", str(trial.status)]
+    pruned_at = pruned_epoch(trial)
+    status = "PRUNED" if str(trial.status) == "COMPLETED" and pruned_at is not None else str(trial.status)
+    parts = [f"trial {trial.trial_id}{f'/{max_trials}' if max_trials else ''}", status]
     score = trial.score if str(trial.status) == "COMPLETED" else None
     if score is not None and math.isfinite(float(score)):
         parts.append(f"{objective}={float(score):.4f}")
@@ -271,3 +280,14 @@ def progress_line(trial: Any, objective: str, *, best_score: float | None = None
         if reason:
             parts.append(f"| {reason[:200]}")
     return " ".join(parts)
+
+
+def epoch_line(label: str, epoch: int, epochs: int | None, logs: Mapping[str, Any], seconds: float,
+               pruned: str | None = None) -> str:
+    """One line per epoch of a trial (``label`` "trial 03") or the final training: ``  trial 03 epoch 2/10
+    accuracy=0.8123 loss=0.5123 val_accuracy=0.8011 val_loss=0.5510 4.1s``, ending with the pruner's reason
+    when it stopped the trial."""
+    shown = [f"{k}={float(v):.4f}" for k, v in sorted(logs.items()) if k in ("loss", "accuracy", "val_loss",
+                                                                             "val_accuracy")]
+    line = f"  {label} epoch {epoch}{f'/{epochs}' if epochs else ''} {' '.join(shown)} {seconds:.1f}s"
+    return line + (f" | {pruned}" if pruned else "")

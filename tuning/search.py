@@ -24,7 +24,8 @@ import numpy as np
 import zoo
 from tuning.distributed import SearchError, kerastuner_env, parse_address, serve
 from tuning.hypermodel import ZooHyperModel, strip_tuner_keys
-from tuning.report import (TrialRecord, format_table, plot_search, progress_line, trial_records,
+from tuning.pruning import install as install_pruning, make_pruner
+from tuning.report import (TrialRecord, epoch_line, format_table, plot_search, progress_line, trial_records,
                            write_json, write_trials_csv)
 from tuning.tuners import TUNERS, tuner_class
 
@@ -36,6 +37,7 @@ DEFAULT_DIRECTORY = "tuning_runs"
 OBJECTIVES = {"val_accuracy": "max", "val_loss": "min", "accuracy": "max", "loss": "min"}
 OUTPUT_FILES = ("trials.csv", "best_hyperparameters.json", "best_model.keras", "test_metrics.json", "search.png")
 CONFIG_FILE = "search_config.json"
+SCORED = ("COMPLETED", "PRUNED")
 
 
 def make_objective(objective: str | kt.Objective) -> kt.Objective:
@@ -93,6 +95,10 @@ class SearchResult:
     files: dict[str, str] = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
     tuner_object: Any = None
+    epochs_per_trial: int | None = None
+    prune: str = "none"
+    importance: dict[str, float] | None = None
+    importance_note: str = ""
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -101,7 +107,18 @@ class SearchResult:
 
     @property
     def completed(self) -> list[TrialRecord]:
-        return [r for r in self.trials if r.status == "COMPLETED"]
+        """Trials with a score: completed, and pruned ones (scored on the epochs they ran)."""
+        return [r for r in self.trials if r.status in SCORED]
+
+    @property
+    def epochs_spent(self) -> int:
+        """Training epochs of every trial (as recorded; a trial continued by Hyperband counts in full)."""
+        return sum(r.epochs or 0 for r in self.trials)
+
+    @property
+    def epochs_saved(self) -> int:
+        """Epochs the pruned trials did not train: their budget minus what they ran."""
+        return sum(max(0, (self.epochs_per_trial or 0) - (r.epochs or 0)) for r in self.trials if r.status == "PRUNED")
 
     def table(self, top: int | None = None) -> str:
         """The trial table, best first (``top`` rows)."""
@@ -114,13 +131,17 @@ class SearchResult:
             counts[r.status] = counts.get(r.status, 0) + 1
         lines = [f"{self.tuner} search of {self.model} on {self.data}: {len(self.trials)} trials "
                  f"({', '.join(f'{n} {s.lower()}' for s, n in sorted(counts.items()))}), "
-                 f"{len(self.trials_run)} run now, {self.seconds:.0f} s",
+                 f"{len(self.trials_run)} run now, {self.seconds:.0f} s"
+                 + (f"; pruning ({self.prune}) saved {self.epochs_saved} of the "
+                    f"{self.epochs_saved + self.epochs_spent} epochs its trials had" if self.prune != "none" else ""),
                  f"best {min(top, len(self.trials))} by {self.objective} ({self.direction}):", self.table(top)]
         if self.test_metrics:
             m = self.test_metrics
             lines.append(f"best trial {self.best_trial_id} retrained on train+validation for {m.get('epochs_run')} "
                          f"epochs: test accuracy {m.get('test_accuracy', float('nan')):.4f}, test loss "
                          f"{m.get('test_loss', float('nan')):.4f} ({m.get('test_examples')} test examples)")
+        if self.importance_note:
+            lines.append(self.importance_note)
         lines.append(f"outputs in {self.directory}:")
         for name, path in self.files.items():
             lines.append(f"  {name:<26} {path}")
@@ -151,6 +172,10 @@ def _check_dependencies(tuner: str) -> None:
     except ImportError:
         raise SearchError("KerasTuner 1.4 needs tensorboard (it imports tensorboard.plugins.hparams in every "
                           "trial; without it every trial fails): pip install tensorboard") from None
+    if tuner == "tpe":
+        from tuning.tpe import require_optuna
+
+        require_optuna()  # ValueError (exit 2) with the install command
     if tuner == "bayesian":
         missing = []
         for module in ("scipy", "sklearn"):
@@ -217,7 +242,8 @@ def _merged_splits(splits):
                                x_val=splits.x_val[:0], y_val=splits.y_val[:0])
 
 
-def _retrain(hypermodel: ZooHyperModel, values: Mapping[str, Any], epochs: int, verbose: int):
+def _retrain(hypermodel: ZooHyperModel, values: Mapping[str, Any], epochs: int, verbose: int,
+             progress: Callable[[str], None] | None = None):
     """The best configuration trained on train+validation for ``epochs`` (the one training path), tested once.
 
     ``test_metrics.json`` uses the metric names of a run folder's ``metrics.json``.
@@ -231,7 +257,8 @@ def _retrain(hypermodel: ZooHyperModel, values: Mapping[str, Any], epochs: int, 
     prepared = pipeline.prepare(recipe, merged)
     t0 = time.perf_counter()
     try:
-        history = pipeline.fit(prepared, validation_data=None, verbose=verbose)
+        callbacks = [] if progress is None else [_EpochLines("final training", epochs, progress)]
+        history = pipeline.fit(prepared, validation_data=None, verbose=verbose, callbacks=callbacks)
     except pipeline.TrainingDiverged as error:
         raise SearchError(f"retraining the best trial on train+validation failed: {error}") from None
     seconds = time.perf_counter() - t0
@@ -244,6 +271,20 @@ def _retrain(hypermodel: ZooHyperModel, values: Mapping[str, Any], epochs: int, 
         "test_examples": int(len(splits.x_test)), "wall_time_s": round(seconds, 2),
     })
     return prepared.model, metrics
+
+
+class _EpochLines(keras.callbacks.Callback):
+    """``tuning.report.epoch_line`` after every epoch of a training outside a trial (the final one)."""
+
+    def __init__(self, label: str, epochs: int, say: Callable[[str], None]):
+        super().__init__()
+        self.label, self.epochs, self.say, self.started = label, epochs, say, time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.say(epoch_line(self.label, epoch + 1, self.epochs, logs or {}, time.perf_counter() - self.started))
 
 
 @dataclasses.dataclass
@@ -264,6 +305,7 @@ class _Plan:
     config: dict[str, Any]
     max_trials: int
     say: Callable[[str], None]
+    epoch_progress: bool = False
 
 
 def _check_counts(**counts: Any) -> dict[str, Any]:
@@ -310,7 +352,7 @@ def _project(hypermodel: ZooHyperModel, splits, data: Any, tuner: str, objective
 
 
 def _make_tuner(plan: _Plan, *, executions_per_trial: int, overwrite: bool, hyperband_factor: int,
-                max_consecutive_failed_trials: int, isolate_trials: bool):
+                max_consecutive_failed_trials: int, isolate_trials: bool, pruner=None):
     """The KerasTuner tuner of ``plan`` (inside the chief/worker environment when distributed)."""
     common = dict(hypermodel=plan.hypermodel, objective=plan.objective, executions_per_trial=executions_per_trial,
                   directory=plan.directory, project_name=plan.project_name, overwrite=overwrite,
@@ -323,8 +365,10 @@ def _make_tuner(plan: _Plan, *, executions_per_trial: int, overwrite: bool, hype
     if plan.role != "worker":
         tuner_obj.oracle.max_trials = plan.max_trials  # Hyperband has no max_trials argument of its own
         tuner_obj.oracle.verbose = 0                   # our own one line per trial instead of KerasTuner's
+        install_pruning(tuner_obj.oracle, pruner)      # per-epoch values recorded; pruned if a pruner is set
     tuner_obj.configure(isolate_trials=isolate_trials, progress=plan.say,
-                        progress_names=plan.hypermodel.space.tuned, max_trials=plan.max_trials)
+                        progress_names=plan.hypermodel.space.tuned, max_trials=plan.max_trials,
+                        epoch_progress=plan.epoch_progress)
     if plan.role != "worker":
         os.makedirs(plan.project_dir, exist_ok=True)  # KerasTuner's overwrite removed it
         write_json(plan.config, os.path.join(plan.project_dir, CONFIG_FILE))
@@ -417,7 +461,7 @@ def _report(plan: _Plan, tuner_obj, workers: dict[str, str], retrain: bool, fina
                           direction=objective.direction, directory=plan.project_dir, role=plan.role,
                           space=plan.hypermodel.space, trials=records, trials_run=trials_run, files=files,
                           tuner_object=tuner_obj)
-    completed = [r for r in records if r.status == "COMPLETED" and r.score is not None]
+    completed = [r for r in records if r.status in SCORED and r.score is not None]
     if not completed:
         statuses = ", ".join(f"{r.trial_id} {r.status}" for r in records) or "none ran"
         first = next((r.message for r in records if r.message), "")
@@ -433,13 +477,15 @@ def _report(plan: _Plan, tuner_obj, workers: dict[str, str], retrain: bool, fina
         "hyperparameters": best_values, "regularization": plan.hypermodel.trial_recipe(best_values).regularization.to_dict(),
         "completed_trials": len(completed), "trials": len(records),
     }, os.path.join(plan.project_dir, "best_hyperparameters.json"))
+    _write_importance(plan, oracle, result, files)
     files["search.png"] = plot_search(records, os.path.join(plan.project_dir, "search.png"), objective.name,
                                       direction=objective.direction,
                                       title=f"{name} on {plan.splits.name}: {plan.tuner}, {len(completed)} of "
                                             f"{len(records)} trials completed")
     if retrain:
         plan.say(f"retraining trial {result.best_trial_id} on train+validation for {final_epochs} epochs ...")
-        model, metrics = _retrain(plan.hypermodel, best_values, final_epochs, fit_verbose)
+        model, metrics = _retrain(plan.hypermodel, best_values, final_epochs, fit_verbose,
+                                  plan.say if plan.epoch_progress else None)
         metrics.update({"model": name, "data": plan.splits.name, "best_trial": result.best_trial_id,
                         "validation_score": result.best_score, "objective": objective.name,
                         "hyperparameters": best_values})
@@ -449,6 +495,26 @@ def _report(plan: _Plan, tuner_obj, workers: dict[str, str], retrain: bool, fina
         files["test_metrics.json"] = write_json(metrics, os.path.join(plan.project_dir, "test_metrics.json"))
         result.best_model, result.test_metrics = model, metrics
     return result
+
+
+def _write_importance(plan: _Plan, oracle, result: SearchResult, files: dict[str, str]) -> None:
+    """importance.json + importance.png (fANOVA, ``tuning.importance``), or the reason there are none."""
+    from tuning.importance import importance_note, parameter_importance, plot_importance
+
+    try:
+        importance = parameter_importance(list(oracle.trials.values()), oracle.hyperparameters,
+                                          list(plan.hypermodel.space.tuned),
+                                          plan.objective.direction, seed=plan.recipe.seed)
+    except ValueError as error:
+        result.importance_note = f"no parameter importance: {error}"
+        return
+    result.importance = importance
+    result.importance_note = f"importance (fANOVA): {importance_note(importance)}"
+    files["importance.json"] = write_json({"method": "fANOVA (optuna.importance.FanovaImportanceEvaluator)",
+                                           "objective": plan.objective.name, "importance": importance},
+                                          os.path.join(plan.project_dir, "importance.json"))
+    files["importance.png"] = plot_importance(importance, os.path.join(plan.project_dir, "importance.png"),
+                                              f"{plan.hypermodel.model_name} on {plan.splits.name}: {plan.tuner}")
 
 
 def _plan(recipe_or_model_name: Any, data: Any, *, tuner: str, objective: Any, directory: Any, role: str,
@@ -483,7 +549,8 @@ def _plan(recipe_or_model_name: Any, data: Any, *, tuner: str, objective: Any, d
     say = say if verbose else (lambda line: None)
     return _Plan(tuner=tuner, role=role, address=address, worker=worker, objective=objective_obj, recipe=recipe,
                  splits=splits, hypermodel=hypermodel, project_dir=project_dir, directory=directory,
-                 project_name=project_name, config=config, max_trials=counts["max_trials"], say=say)
+                 project_name=project_name, config=config, max_trials=counts["max_trials"], say=say,
+                 epoch_progress=verbose >= 2)
 
 
 # -- the search ------------------------------------------------------------------------------------------
@@ -498,7 +565,8 @@ def search(recipe_or_model_name: Any, data: Any = None, *, tuner: str = "hyperba
            final_epochs: int | None = None, retrain: bool = True, hyperband_factor: int = 3,
            isolate_trials: bool = False, max_consecutive_failed_trials: int = 3,
            chief: str | None = None, worker: str | None = None, trial_timeout: float | None = None,
-           idle_timeout: float | None = None, verbose: int = 1, fit_verbose: int = 0,
+           idle_timeout: float | None = None, prune: str = "none", prune_warmup: int = 2,
+           verbose: int = 1, fit_verbose: int = 0,
            callbacks: Sequence[keras.callbacks.Callback] | None = None,
            progress: Callable[[str], None] | None = None, **builder_kwargs: Any) -> SearchResult:
     """Search λ, keep-prob, the learning rate (and whatever else the space opens) for a zoo model.
@@ -533,7 +601,14 @@ def search(recipe_or_model_name: Any, data: Any = None, *, tuner: str = "hyperba
         trial_timeout: chief only: fail a trial whose worker gave no result for this many seconds.
         idle_timeout: chief: give up when no trial runs and no worker asked for this long; worker: give
             up when the chief does not answer for this long (KerasTuner's default: an hour).
-        verbose: 1 prints a line per trial and the summary; 0 is silent. ``fit_verbose``: Keras's.
+        prune: ``"none"``, ``"median"`` or ``"halving"``: stop a trial whose validation score after an
+            epoch is worse than the median of the completed trials at that epoch, or outside the top
+            third at a successive-halving rung (``tuning.pruning``; Optuna's two rules). The decision is
+            the oracle's (the chief's in a distributed search). Not with Hyperband (its brackets already
+            stop trials) nor ``isolate_trials``. ``prune_warmup``: epochs before any pruning (the first
+            rung for halving).
+        verbose: 2 also prints a line per epoch (trials and the final training), 1 a line per trial and
+            the summary, 0 nothing. ``fit_verbose``: Keras's.
         callbacks: extra Keras callbacks for every trial (deep-copied per trial).
         progress: where progress lines go (default ``print``).
         **builder_kwargs: fixed builder arguments (``activation="tanh"`` …).
@@ -550,6 +625,13 @@ def search(recipe_or_model_name: Any, data: Any = None, *, tuner: str = "hyperba
                            max_consecutive_failed_trials=max_consecutive_failed_trials,
                            trial_timeout=trial_timeout, idle_timeout=idle_timeout)
     role, address = _role(chief, worker, counts["trial_timeout"])
+    pruner = make_pruner(prune, warmup_epochs=prune_warmup)
+    if pruner is not None and tuner == "hyperband":
+        raise ValueError("--prune does not combine with --tuner hyperband (its brackets already stop trials "
+                         "early); use it with random, bayesian, grid or tpe")
+    if pruner is not None and isolate_trials:
+        raise ValueError("--prune does not combine with --isolate-trials (a trial in a child process reports "
+                         "no epoch to the oracle)")
     overwrite = bool(overwrite) and role != "worker"  # a worker never deletes the chief's files
     plan = _plan(recipe_or_model_name, data, tuner=tuner, objective=objective, directory=directory, role=role,
                  address=address, worker=worker, project_name=project_name, overwrite=overwrite, space=space,
@@ -564,13 +646,15 @@ def search(recipe_or_model_name: Any, data: Any = None, *, tuner: str = "hyperba
     with env, _search_errors(plan):
         tuner_obj = _make_tuner(plan, executions_per_trial=counts["executions_per_trial"], overwrite=overwrite,
                                 hyperband_factor=counts["hyperband_factor"], isolate_trials=isolate_trials,
-                                max_consecutive_failed_trials=counts["max_consecutive_failed_trials"])
+                                max_consecutive_failed_trials=counts["max_consecutive_failed_trials"],
+                                pruner=pruner)
         fit_kwargs = dict(epochs=plan.recipe.epochs, callbacks=list(callbacks or []), verbose=fit_verbose)
         workers = _run_trials(plan, tuner_obj, fit_kwargs, counts["trial_timeout"], counts["idle_timeout"], verbose)
     if role == "worker":
         return _worker_result(plan, tuner_obj, time.perf_counter() - t_start)
     result = _report(plan, tuner_obj, workers, retrain, counts["final_epochs"] or plan.recipe.epochs, fit_verbose)
     result.seconds = time.perf_counter() - t_start
+    result.epochs_per_trial, result.prune = plan.recipe.epochs, prune
     return result
 
 

@@ -1,7 +1,8 @@
 """KerasTuner's four tuners with what every zoo search needs added (no search algorithm of our own).
 
 - memory freed after every trial (``keras.backend.clear_session`` + ``gc.collect``);
-- one progress line per finished trial;
+- one progress line per finished trial, and optionally one per epoch;
+- every epoch's objective reported to the oracle, which may prune the trial (``tuning.pruning``);
 - optionally, every trial in a fresh Python process (``isolate_trials=True``): TensorFlow keeps a few MB
   per trial that ``clear_session`` does not give back (keras-tuner issues #395, #873; measured by
   ``bench/tuning_memory.py``), so a long search may run each trial in a child process instead, at a
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import gc
+import math
 import multiprocessing
 import os
 import time
@@ -21,11 +23,13 @@ from typing import Callable
 import keras
 import keras_tuner as kt
 
+from tuning.tpe import TPESearch
+
 
 __all__ = ["TUNERS", "tuner_class", "ZooRandomSearch", "ZooBayesianOptimization", "ZooHyperband",
-           "ZooGridSearch", "TrialIsolationError"]
+           "ZooGridSearch", "ZooTPE", "TrialIsolationError"]
 
-TUNERS = ("hyperband", "bayesian", "random", "grid")
+TUNERS = ("hyperband", "bayesian", "random", "grid", "tpe")
 
 # Hyperband continues a trial of the previous round from its saved weights into a freshly compiled
 # model (KerasTuner's design: weights carry over, optimizer state does not); Keras warns about the
@@ -44,10 +48,14 @@ class _ZooTunerMixin:
     isolate_trials = False
     progress: Callable[[str], None] | None = None
     progress_names: tuple[str, ...] = ()
+    epoch_progress = False
+    _planned_epochs: int | None = None
 
     def configure(self, *, isolate_trials: bool = False, progress: Callable[[str], None] | None = None,
-                  progress_names: tuple[str, ...] = (), max_trials: int | None = None) -> None:
+                  progress_names: tuple[str, ...] = (), max_trials: int | None = None,
+                  epoch_progress: bool = False) -> None:
         self.isolate_trials = bool(isolate_trials)
+        self.epoch_progress = bool(epoch_progress)
         self.progress = progress
         self.progress_names = tuple(progress_names)
         self.max_trials_label = max_trials
@@ -65,6 +73,10 @@ class _ZooTunerMixin:
             self.save()
 
     def reload(self):
+        from tuning.recovery import make_writes_atomic, repair_project
+
+        make_writes_atomic(self)  # oracle.json, trial.json, the tuner file: a kill leaves old or new, not half
+        repair_project(self)      # a file left cut short by an older kill: kept as *.corrupt, rebuilt
         super().reload()
         if not self._is_worker():
             _reconcile_oracle(self.oracle)
@@ -73,6 +85,31 @@ class _ZooTunerMixin:
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
         self._trial_started[trial.trial_id] = time.perf_counter()
+
+    def on_epoch_begin(self, trial, model, epoch, logs=None):
+        super().on_epoch_begin(trial, model, epoch, logs)
+        self._epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, trial, model, epoch, logs=None):
+        """One progress line per epoch (``epoch_progress``), and the objective to the oracle, which may
+        answer STOPPED: the trial is pruned (``tuning.pruning``) and its training ends after this epoch."""
+        super().on_epoch_end(trial, model, epoch, logs)
+        from tuning.pruning import INTERMEDIATE_KEY
+        from tuning.report import epoch_line
+
+        logs = dict(logs or {})
+        seconds = time.perf_counter() - getattr(self, "_epoch_started", time.perf_counter())
+        name = self.oracle.objective.name
+        value = logs.get(name)
+        pruned = None
+        if value is not None and math.isfinite(float(value)):
+            answer = self.oracle.update_trial(trial.trial_id, {name: float(value), INTERMEDIATE_KEY: 1.0},
+                                              step=int(epoch))
+            if str(getattr(answer, "status", answer)) == "STOPPED":
+                model.stop_training = True
+                pruned = getattr(answer, "message", None) or "pruned"
+        if self.progress is not None and self.epoch_progress:
+            self.progress(epoch_line(f"trial {trial.trial_id}", epoch + 1, self._planned_epochs, logs, seconds, pruned))
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)  # the oracle scores and records the trial, the tuner saves its state
@@ -103,6 +140,7 @@ class _ZooTunerMixin:
 
     # -- trials in a child process -----------------------------------------------------------------
     def run_trial(self, trial, *args, **kwargs):
+        self._planned_epochs = kwargs.get("epochs")
         if not self.isolate_trials:
             return super().run_trial(trial, *args, **kwargs)
         return self._run_trial_isolated(trial, *args, **kwargs)
@@ -154,10 +192,11 @@ def _reconcile_oracle(oracle: kt.Oracle) -> None:
     KerasTuner writes a trial's ``trial.json``, then ``oracle.json``, then the tuner's file, each on its
     own. A kill between them leaves ``oracle.json`` behind the trial files: a finished trial still listed
     as running (the reload would queue it to run again) or a started trial not listed at all (it would
-    never run, yet count against ``max_trials``). The trial files decide.
+    never run, yet count against ``max_trials``). The trial files decide, in trial-id order (an
+    ``oracle.json`` rebuilt by ``tuning.recovery`` is behind all of them).
     """
     queue = [t for t in oracle._retry_queue if oracle.trials[t].status not in _ENDED]
-    for trial_id, trial in oracle.trials.items():
+    for trial_id, trial in sorted(oracle.trials.items(), key=lambda item: (len(item[0]), item[0])):
         if trial.status in _ENDED:
             if trial_id not in oracle.end_order:
                 oracle.end_order.append(trial_id)
@@ -261,9 +300,13 @@ class ZooGridSearch(_ZooTunerMixin, kt.GridSearch):
     """``keras_tuner.GridSearch`` + hooks (every range needs a step: ``SearchSpace.for_grid``)."""
 
 
+class ZooTPE(_ZooTunerMixin, TPESearch):
+    """``tuning.tpe.TPESearch`` (Optuna's TPE sampler behind a KerasTuner oracle; needs optuna) + hooks."""
+
+
 def tuner_class(name: str) -> type:
     classes = {"hyperband": ZooHyperband, "bayesian": ZooBayesianOptimization, "random": ZooRandomSearch,
-               "grid": ZooGridSearch}
+               "grid": ZooGridSearch, "tpe": ZooTPE}
     if name not in classes:
         raise ValueError(f"unknown tuner {name!r}; allowed: {', '.join(TUNERS)}")
     return classes[name]
