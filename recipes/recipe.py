@@ -452,11 +452,14 @@ class Recipe:
             values["model_kwargs"] = {**dict(self.model_kwargs), **dict(values["model_kwargs"])}
         return self.replace(regularization=reg.replace(**knobs) if knobs else reg, **values)
 
+    def with_epochs(self, epochs: int) -> "Recipe":
+        """The recipe trained for ``epochs``, its warm-up shortened to fit (``warmup_epochs < epochs``)."""
+        return self.replace(epochs=epochs, warmup_epochs=min(self.warmup_epochs, max(0, int(epochs) - 1)))
+
     def quick(self) -> "Recipe":
         """The seconds-long smoke-run version: few epochs, a small subset, small batches (``QUICK``)."""
         epochs = min(self.epochs, QUICK["epochs"])
-        return self.replace(
-            epochs=epochs, warmup_epochs=min(self.warmup_epochs, epochs - 1),
+        return self.with_epochs(epochs).replace(
             limit=min(self.limit or QUICK["limit"], QUICK["limit"]),
             test_limit=min(self.test_limit or QUICK["test_limit"], QUICK["test_limit"]),
             batch_size=min(self.batch_size, QUICK["batch_size"]),

@@ -16,6 +16,7 @@ from conftest import assert_one_line_error
 from recipes.data import load_data
 from tuning.__main__ import main as tuning_main
 from tuning.pruning import Pruner, make_pruner
+from tuning.space import Fixed
 
 FIXED = {"optimizer": "adam", "l2": 1e-4, "keep_prob": 1.0}
 
@@ -185,6 +186,12 @@ def test_importance_lists_every_searched_name_summing_to_one(splits, tmp_path):
     assert saved == pytest.approx(result.importance)
     assert os.path.exists(os.path.join(result.directory, "importance.png"))
     assert result.importance_note.startswith("importance (fANOVA): ") and result.importance_note in result.summary()
+    # the default space centres on the family's best recipe: its batch norm and techniques, lr 3e-3 ×/÷ 10
+    recipe = result.tuner_object.hypermodel.recipe
+    assert recipe.preset == "best" and recipe.regularization.batch_norm and recipe.ema == 0.999
+    rate = result.space["learning_rate"]
+    assert (rate.low, rate.high, rate.sampling) == (pytest.approx(3e-4), pytest.approx(3e-2), "log")
+    assert result.space["batch_norm"] == Fixed(True)
 
 
 def test_one_line_per_epoch_at_verbose_2_one_per_trial_at_1_and_no_importance_from_2_trials(splits, tmp_path):

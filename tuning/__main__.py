@@ -59,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="search NAME over LOW:HIGH[:log|linear][:STEP] or A,B,... (repeatable)")
     parser.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
                         help="fix NAME to VALUE (repeatable)")
-    parser.add_argument("--preset", default="baseline", help="the recipe preset the fixed settings come from "
-                                                             "(recipes.recipe.PRESETS; default baseline)")
+    parser.add_argument("--preset", default="best", help="the recipe the fixed settings come from and the space "
+                                                         "centres on (recipes.recipe.PRESETS; default best: the "
+                                                         "family's best measured recipe; baseline: none)")
     parser.add_argument("--batch-size", type=_positive_int, default=None)
     parser.add_argument("--patience", type=_positive_int, default=None,
                         help="early-stopping patience inside every trial (default the family's)")

@@ -175,7 +175,8 @@ class ZooHyperModel(kt.HyperModel):
     def _recipe_defaults(self) -> dict[str, Any]:
         recipe = self.recipe
         return {"optimizer": recipe.optimizer, "batch_norm": recipe.regularization.batch_norm,
-                "augmentation": recipe.augmentation, "batch_size": recipe.batch_size}
+                "augmentation": recipe.augmentation, "batch_size": recipe.batch_size,
+                "learning_rate": recipe.learning_rate}
 
     # -- one trial --------------------------------------------------------------------------------
     def trial_recipe(self, values: Mapping[str, Any]) -> Recipe:

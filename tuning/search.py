@@ -199,6 +199,8 @@ def _recipe_for(recipe_or_model: Any, preset_name: str, overrides: Mapping[str, 
         raise ValueError(f"search needs a registered model name or a recipes.recipe.Recipe, "
                          f"got {recipe_or_model!r}")
     changes = {k: v for k, v in overrides.items() if v is not None}
+    if "epochs" in changes:
+        recipe = recipe.with_epochs(changes.pop("epochs"))
     if changes:
         recipe = recipe.replace(**changes)
     if recipe.patience is None:  # early stopping inside every trial
@@ -252,7 +254,7 @@ def _retrain(hypermodel: ZooHyperModel, values: Mapping[str, Any], epochs: int, 
 
     splits = hypermodel.splits
     merged = _merged_splits(splits)
-    recipe = hypermodel.trial_recipe(values).with_overrides(epochs=epochs)
+    recipe = hypermodel.trial_recipe(values).with_epochs(epochs)
     keras.backend.clear_session()
     prepared = pipeline.prepare(recipe, merged)
     t0 = time.perf_counter()
@@ -559,7 +561,7 @@ def search(recipe_or_model_name: Any, data: Any = None, *, tuner: str = "hyperba
            executions_per_trial: int = 1, epochs: int | None = None, objective: str | kt.Objective = "val_accuracy",
            directory: str | os.PathLike = DEFAULT_DIRECTORY, project_name: str | None = None,
            overwrite: bool = False, space: Mapping[str, Any] | None = None, fixed: Mapping[str, Any] | None = None,
-           preset: str = "baseline", quick: bool = False, batch_size: int | None = None,
+           preset: str = "best", quick: bool = False, batch_size: int | None = None,
            patience: int | None = None, seed: int | None = None, limit: int | None = None,
            test_limit: int | None = None, data_dir: str | None = None, validation_fraction: float | None = None,
            final_epochs: int | None = None, retrain: bool = True, hyperband_factor: int = 3,
@@ -585,7 +587,9 @@ def search(recipe_or_model_name: Any, data: Any = None, *, tuner: str = "hyperba
         overwrite: start afresh; otherwise the same call resumes (finished trials are not run again).
         space, fixed: change the search space (``tuning.space``).
         preset: the recipe preset when a model name is given (``recipes.recipe.PRESETS``; default
-            ``baseline``: no regularization besides what is searched). ``quick``: ``Recipe.quick()`` (a
+            ``best``: the family's best measured recipe — batch norm, the data's augmentation and the
+            training techniques at their recipe values — with λ, keep-prob and the learning rate searched
+            around it; ``baseline`` starts from no regularization). ``quick``: ``Recipe.quick()`` (a
             small subset, 2 epochs, batch 32).
         batch_size, patience, seed, limit, test_limit, data_dir, validation_fraction: recipe overrides.
             Early stopping (val_loss, best weights restored) runs in every trial with the recipe's patience

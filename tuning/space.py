@@ -7,7 +7,8 @@ The default space (by name):
 ``l2``             λ of the L2 penalty, log-uniform 1e-6 … 1e-2 (drawn when the penalty has an L2 part)
 ``l1``             λ of the L1 penalty, log-uniform 1e-6 … 1e-2 (drawn when the penalty has an L1 part)
 ``keep_prob``      dropout keep-probability, uniform 0.5 … 1.0 (1.0 means no Dropout layer)
-``learning_rate``  log-uniform 1e-4 … 1e-1
+``learning_rate``  log-uniform, a decade either side of the recipe's rate (Adam's 1e-3: 1e-4 … 1e-2);
+                   1e-4 … 1e-1 without a recipe
 ``optimizer``      one of ``recipes.optim.OPTIMIZERS`` (fixed to the recipe's by default)
 ``batch_norm``     True / False (fixed to the recipe's by default)
 ``augmentation``   a ``recipes.augment.POLICIES`` name or ``auto`` (the data's own; fixed by default)
@@ -363,6 +364,13 @@ class SearchSpace:
         return values
 
 
+def _learning_rate_range(centre: float | None) -> Range:
+    """The default learning-rate range: a decade either side of the recipe's rate (log), or 1e-4 … 1e-1."""
+    if centre is None:
+        return Range(1e-4, 1e-1, "log")
+    return Range(float(centre) / 10, float(centre) * 10, "log")
+
+
 def make_space(space: Mapping[str, Any] | None = None, fixed: Mapping[str, Any] | None = None, *,
                defaults: Mapping[str, Any] | None = None, builder_defaults: Mapping[str, Any] | None = None,
                allowed: Mapping[str, Iterable] | None = None, owner: str = "the model") -> SearchSpace:
@@ -372,7 +380,8 @@ def make_space(space: Mapping[str, Any] | None = None, fixed: Mapping[str, Any] 
         space: ``{name: Range | Choice | Fixed | shorthand}`` (see the module docstring).
         fixed: ``{name: value}``.
         defaults: the fixed values of the entries that are off by default: ``optimizer``,
-            ``batch_norm``, ``augmentation``, ``batch_size`` (a recipe's).
+            ``batch_norm``, ``augmentation``, ``batch_size`` (a recipe's); and ``learning_rate``, the
+            centre of the default learning-rate range (a decade either side; without it 1e-4 … 1e-1).
         builder_defaults: the builder's keyword arguments that may be tuned, with their defaults
             (extends the space); ``BUILDER_RESERVED`` names are never allowed.
         allowed: allowed values by name (``optimizer``: OPTIMIZERS, ``augmentation``: the policies …).
@@ -395,7 +404,7 @@ def make_space(space: Mapping[str, Any] | None = None, fixed: Mapping[str, Any] 
         "l2": Range(1e-6, 1e-2, "log"),
         "l1": Range(1e-6, 1e-2, "log"),
         "keep_prob": Range(0.5, 1.0, "linear"),
-        "learning_rate": Range(1e-4, 1e-1, "log"),
+        "learning_rate": _learning_rate_range(defaults.get("learning_rate")),
         "optimizer": Fixed(defaults.get("optimizer", "adam")),
         "batch_norm": Fixed(defaults.get("batch_norm", False)),
         "augmentation": Fixed(defaults.get("augmentation", "none")),
