@@ -25,6 +25,7 @@ import zoo
 from tuning.distributed import SearchError, kerastuner_env, parse_address, serve
 from tuning.hypermodel import ZooHyperModel, strip_tuner_keys
 from tuning.pruning import install as install_pruning, make_pruner
+from tuning.recovery import make_writes_atomic
 from tuning.report import (TrialRecord, epoch_line, format_table, plot_search, progress_line, trial_records,
                            write_json, write_trials_csv)
 from tuning.tuners import TUNERS, tuner_class
@@ -194,7 +195,8 @@ def _recipe_for(recipe_or_model: Any, preset_name: str, overrides: Mapping[str, 
         recipe = recipe_or_model
     elif isinstance(recipe_or_model, str):
         zoo.get_entry(recipe_or_model)  # unknown model: the registry's message, with the names
-        recipe = preset(recipe_or_model, preset_name)
+        data = overrides.get("data")  # the best preset's flips and TTA depend on the data's domain
+        recipe = preset(recipe_or_model, preset_name, **({"data": data} if data is not None else {}))
     else:
         raise ValueError(f"search needs a registered model name or a recipes.recipe.Recipe, "
                          f"got {recipe_or_model!r}")
@@ -368,6 +370,7 @@ def _make_tuner(plan: _Plan, *, executions_per_trial: int, overwrite: bool, hype
         tuner_obj.oracle.max_trials = plan.max_trials  # Hyperband has no max_trials argument of its own
         tuner_obj.oracle.verbose = 0                   # our own one line per trial instead of KerasTuner's
         install_pruning(tuner_obj.oracle, pruner)      # per-epoch values recorded; pruned if a pruner is set
+    make_writes_atomic(tuner_obj)  # a new search too (a resumed one already is, from reload())
     tuner_obj.configure(isolate_trials=isolate_trials, progress=plan.say,
                         progress_names=plan.hypermodel.space.tuned, max_trials=plan.max_trials,
                         epoch_progress=plan.epoch_progress)
