@@ -102,13 +102,13 @@ def test_chief_and_two_workers_run_every_trial_exactly_once(processes, tmp_path)
     for worker in ("w0", "w1"):
         processes.wait_for_text(worker, "asking the chief", timeout=180)
     chief = processes.start("chief", *common, "--chief", address, "--trial-timeout", "240",
-                            "--idle-timeout", "240")
+                            "--idle-timeout", "240", "--prune", "median", "--prune-warmup", "1")
     for process in processes.started:
         assert processes.wait(process, timeout=400) == 0, processes.log(process.name)[-3000:]
 
     folder = tmp_path / "runs" / "lenet5_digits_random"
     rows = trials_csv(folder)
-    assert len(rows) == 4 and {r["status"] for r in rows} == {"COMPLETED"}
+    assert len(rows) == 4 and {r["status"] for r in rows} <= {"COMPLETED", "PRUNED"}
     assert {r["worker"] for r in rows} == {"w0", "w1"}  # both workers ran trials
     oracle = json.loads((folder / "oracle.json").read_text())
     assert sorted(oracle["run_times"]) == sorted(r["trial_id"] for r in rows)
@@ -118,6 +118,10 @@ def test_chief_and_two_workers_run_every_trial_exactly_once(processes, tmp_path)
     assert sorted(ran["w0"] + ran["w1"]) == sorted(r["trial_id"] for r in rows)
     for w in ("w0", "w1"):
         assert {r["trial_id"] for r in rows if r["worker"] == w} == set(ran[w])
+    for r in rows:  # every epoch reached the chief's oracle over gRPC (what its pruner decides on)
+        saved = json.loads((folder / f"trial_{r['trial_id']}" / "trial.json").read_text())["metrics"]["metrics"]
+        assert len(saved["epoch_val_accuracy"]["observations"]) == int(r["epochs"]) >= 1
+        assert ("pruned_at_epoch" in saved) == (r["status"] == "PRUNED")
     chief_log = processes.log("chief")
     assert "serving the oracle on " + address in chief_log and "outputs in" in chief_log
     for name in ("best_hyperparameters.json", "best_model.keras", "test_metrics.json", "search.png"):

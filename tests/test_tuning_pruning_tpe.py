@@ -1,4 +1,5 @@
-"""tuning: pruning inside trials, the TPE oracle (Optuna), parameter importance, per-epoch progress.
+"""tuning: pruning inside trials, the TPE oracle (Optuna), parameter importance, per-epoch progress, and the
+noise-aware objectives (cross-validation, several executions a trial).
 
 Tiny on purpose: LeNet-5 on a few hundred 8×8 digits, 1-4 epochs a trial.
 """
@@ -211,3 +212,44 @@ def test_one_line_per_epoch_at_verbose_2_one_per_trial_at_1_and_no_importance_fr
                   epochs=2, batch_size=32, retrain=False, verbose=1, progress=quiet.append)
     assert not [line for line in quiet if " epoch " in line]
     assert sum(line.startswith("trial ") for line in quiet) == 1
+
+
+# -- noise-aware objectives ------------------------------------------------------------------------------
+
+def test_repeat_metrics_takes_each_trainings_best_epoch_and_the_standard_error():
+    from tuning.report import repeat_metrics
+
+    runs = [{"val_accuracy": [0.5, 0.7, 0.6], "val_loss": [1.0, 0.8, 0.9]},
+            {"val_accuracy": [0.4, 0.5, 0.9], "val_loss": [1.1, 1.0, 0.5]}]
+    out = repeat_metrics(runs, "val_accuracy", "max", "fold")
+    assert out["val_accuracy"] == pytest.approx(0.8) and out["val_loss"] == pytest.approx((0.8 + 0.5) / 2)
+    assert out["val_accuracy_fold0"] == 0.7 and out["val_accuracy_fold1"] == 0.9
+    assert out["val_accuracy_se"] == pytest.approx(0.1)  # stdev 0.1414 / sqrt(2)
+    assert repeat_metrics(runs, "val_loss", "min", "execution")["val_loss"] == pytest.approx(0.65)
+
+
+def test_a_cross_validated_objective_is_the_mean_of_its_fold_scores(splits, tmp_path):
+    result = tuning.search("lenet5", splits, tuner="random", directory=tmp_path, max_trials=1, epochs=2, folds=3,
+                           fixed=FIXED, batch_size=32, retrain=False, verbose=0)
+    [record] = result.trials
+    assert len(record.scores) == 3 and record.score == pytest.approx(sum(record.scores) / 3)
+    mean = sum(record.scores) / 3
+    se = (sum((x - mean) ** 2 for x in record.scores) / 2) ** 0.5 / 3 ** 0.5
+    assert record.score_se == pytest.approx(se) and record.best_epoch is None and record.epochs == 2
+    [row] = read_csv(os.path.join(result.directory, "trials.csv"))
+    assert [float(x) for x in row["scores"].split(";")] == pytest.approx(record.scores)
+    assert float(row["val_accuracy_se"]) == pytest.approx(se)
+    with open(os.path.join(result.directory, "search_config.json")) as handle:
+        assert json.load(handle)["folds"] == 3
+    with pytest.raises(ValueError, match="--folds 3 does not combine with --prune"):
+        tuning.search("lenet5", splits, tuner="random", directory=tmp_path / "no", folds=3, prune="median", verbose=0)
+
+
+def test_executions_per_trial_record_each_execution_and_the_standard_error(splits, tmp_path):
+    result = tuning.search("lenet5", splits, tuner="random", directory=tmp_path, max_trials=1, epochs=1,
+                           executions_per_trial=2, fixed=FIXED, batch_size=32, retrain=False, verbose=0)
+    [record] = result.trials
+    assert len(record.scores) == 2 and record.score == pytest.approx(sum(record.scores) / 2)
+    assert record.scores[0] != record.scores[1]  # the second execution trains on its own seed
+    assert record.score_se == pytest.approx(abs(record.scores[0] - record.scores[1]) / 2)
+    assert "±" in result.table()

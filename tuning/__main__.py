@@ -48,7 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "a folder or an .npz")
     parser.add_argument("--tuner", default="hyperband", help=f"one of {', '.join(TUNERS)} (default hyperband)")
     parser.add_argument("--max-trials", type=_positive_int, default=10)
-    parser.add_argument("--executions-per-trial", type=_positive_int, default=1)
+    parser.add_argument("--executions-per-trial", type=_positive_int, default=1,
+                        help="trainings per trial with different seeds, averaged (default 1)")
+    parser.add_argument("--folds", type=_positive_int, default=1,
+                        help="score each trial by K-fold cross-validation on train+validation (default 1: the "
+                             "validation split)")
     parser.add_argument("--epochs", type=_positive_int, default=None,
                         help="epochs per trial (Hyperband: max epochs); default the recipe's")
     parser.add_argument("--final-epochs", type=_positive_int, default=None,
@@ -139,7 +143,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         test_limit=args.test_limit, data_dir=args.data_dir, retrain=not args.no_retrain,
         isolate_trials=args.isolate_trials, max_consecutive_failed_trials=args.max_failures,
         chief=args.chief, worker=args.worker, trial_timeout=args.trial_timeout, idle_timeout=args.idle_timeout,
-        prune=args.prune, prune_warmup=args.prune_warmup, verbose=1 if args.quiet else 2,
+        folds=args.folds, prune=args.prune, prune_warmup=args.prune_warmup, verbose=1 if args.quiet else 2,
         fit_verbose=args.verbose,
     )
     if result.role != "worker":

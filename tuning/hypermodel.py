@@ -14,15 +14,19 @@ shuffle and the random layers are keyed by (seed, epoch)), so a trial that Keras
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any, Mapping, Sequence
 
 import keras
 import keras_tuner as kt
+import numpy as np
 
 import zoo
 from recipes import pipeline
 from recipes.recipe import Recipe
+EXECUTION_SEED_STRIDE = 1009  # execution i of a trial trains with seed + i * this
+
 from tuning.space import BUILDER_RESERVED, FLOAT_NAMES, INT_NAMES, SearchSpace, make_space
 
 __all__ = ["ZooHyperModel", "builder_defaults", "TUNER_KEYS", "strip_tuner_keys"]
@@ -106,6 +110,7 @@ class ZooHyperModel(kt.HyperModel):
                  *, splits: Any = None, recipe: Any = None, space: Mapping[str, Any] | None = None,
                  fixed: Mapping[str, Any] | None = None, grid: bool = False, epochs: int | None = None,
                  n_train: int | None = None, seed: int | None = None, name: str | None = None,
+                 folds: int = 1, objective: tuple[str, str] = ("val_accuracy", "max"),
                  **fixed_builder_kwargs: Any) -> None:
         super().__init__(name=name or f"zoo_{model_name}")
         self.model_name = model_name
@@ -119,6 +124,10 @@ class ZooHyperModel(kt.HyperModel):
             raise ValueError(f"{model_name}'s builder has no argument(s) {', '.join(unknown)}; "
                              f"it takes {', '.join(tunable_args) or 'none besides the keras.applications ones'}")
         self.splits = splits
+        if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1 or (folds > 1 and splits is None):
+            raise ValueError(f"folds must be an integer >= 1 (> 1 needs data splits), got {folds!r}")
+        self.folds, self.objective = folds, tuple(objective)
+        self.execution = 0  # which execution of a trial is built (the tuner sets it)
         if recipe is not None and not isinstance(recipe, Recipe):
             raise ValueError(f"recipe must be a recipes.recipe.Recipe or None, got {type(recipe).__name__}")
         self.epochs = int(epochs if epochs is not None else getattr(recipe, "epochs", 1) or 1)
@@ -198,6 +207,8 @@ class ZooHyperModel(kt.HyperModel):
         values = self.space.draw(hp)
         self.last_values = dict(values)
         recipe = self.trial_recipe(values)
+        if self.execution:  # --executions-per-trial: every execution after the first on its own seed
+            recipe = recipe.with_overrides(seed=recipe.seed + EXECUTION_SEED_STRIDE * self.execution)
         if self.splits is not None:
             prepared = pipeline.prepare(recipe, self.splits)
         else:
@@ -225,6 +236,8 @@ class ZooHyperModel(kt.HyperModel):
         if given.get("x") is None and prepared.splits is None:
             raise ValueError("a ZooHyperModel without data splits needs training data: search(x, y, ...)")
         first = int(given.get("initial_epoch", 0))
+        if self.folds > 1 and given.get("x") is None:
+            return self._fit_folds(hp, prepared.recipe, given)
         try:
             history = pipeline.fit(prepared, callbacks=list(given.get("callbacks") or []),
                                    epochs=given.get("epochs"), initial_epoch=first, x=given.get("x"),
@@ -238,3 +251,30 @@ class ZooHyperModel(kt.HyperModel):
             raise kt.errors.FailedTrialError("the training loss was unavailable; trial recorded as FAILED")
         history.history["epochs"] = [float(first + len(losses))] * len(losses)
         return history
+
+    def _fit_folds(self, hp: kt.HyperParameters, recipe: Recipe, given: Mapping[str, Any]) -> dict[str, float]:
+        """K-fold cross-validation on train + validation (stratified, seeded): a fresh model per fold,
+        the fold's best epoch scored; returns the mean (what the oracle ranks by), its standard error
+        and every fold's score (``tuning.report.repeat_metrics``)."""
+        from sklearn.model_selection import StratifiedKFold
+
+        from tuning.report import repeat_metrics
+
+        x = np.concatenate([self.splits.x_train, self.splits.x_val])
+        y = np.concatenate([self.splits.y_train, self.splits.y_val])
+        folds = StratifiedKFold(n_splits=self.folds, shuffle=True, random_state=recipe.seed)
+        runs = []
+        for train_index, val_index in folds.split(np.zeros(len(y)), y):
+            fold = dataclasses.replace(self.splits, x_train=x[train_index], y_train=y[train_index],
+                                       x_val=x[val_index], y_val=y[val_index])
+            prepared = pipeline.prepare(recipe, fold)
+            try:
+                history = pipeline.fit(prepared, callbacks=list(given.get("callbacks") or []),
+                                       epochs=given.get("epochs"), verbose=given.get("verbose", 1))
+            except pipeline.TrainingDiverged as error:
+                raise kt.errors.FailedTrialError(f"diverged in a fold: {error} (learning_rate="
+                                                 f"{hp.values.get('learning_rate')}); trial recorded as FAILED") from None
+            losses = history.history.get("loss", [])
+            history.history["epochs"] = [float(len(losses))] * len(losses)
+            runs.append(history.history)
+        return repeat_metrics(runs, *self.objective, kind="fold")

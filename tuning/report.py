@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from tuning.pruning import pruned_epoch
 
 __all__ = ["TrialRecord", "trial_records", "format_table", "format_value", "write_trials_csv",
-           "write_json", "plot_search", "progress_line", "epoch_line", "PLOT_PANELS"]
+           "write_json", "plot_search", "progress_line", "epoch_line", "repeat_metrics", "PLOT_PANELS"]
 
 STATUS_ORDER = {"COMPLETED": 0, "PRUNED": 1, "RUNNING": 1, "INVALID": 2, "FAILED": 3, "STOPPED": 4, "IDLE": 5}
 # search.png: one panel per hyperparameter, in this order, with a log x axis where marked.
@@ -28,7 +28,9 @@ class TrialRecord:
     ``best_epoch`` the epoch (1-based) it was reached at; ``epochs`` the last epoch trained (early
     stopping may end a trial before its budget); ``budget`` Hyperband's ``tuner/epochs`` (else None);
     ``continued_from`` the trial whose weights Hyperband resumed (else None); ``worker`` the tuner id that
-    ran it when known; ``message`` the first line of a failure. ``status`` is KerasTuner's, except
+    ran it when known; ``message`` the first line of a failure; ``scores`` the per-fold (``--folds``) or
+    per-execution (``--executions-per-trial``) scores whose mean ``score`` is, ``score_se`` their standard
+    error. ``status`` is KerasTuner's, except
     ``PRUNED``: a trial the pruner stopped (scored on the epochs it ran).
     """
 
@@ -42,6 +44,8 @@ class TrialRecord:
     continued_from: str | None = None
     worker: str | None = None
     message: str = ""
+    scores: list[float] = dataclasses.field(default_factory=list)
+    score_se: float | None = None
 
     @property
     def lam(self) -> float | None:
@@ -51,6 +55,45 @@ class TrialRecord:
             return float(l2)
         l1 = self.values.get("l1")
         return float(l1) if l1 else (0.0 if l2 is not None or l1 is not None else None)
+
+
+def repeat_metrics(runs: Sequence[Mapping[str, Sequence[float]]], objective: str, direction: str,
+                   kind: str) -> dict[str, float]:
+    """One trial's metrics from several trainings (``kind`` "fold" or "execution"): each training's values
+    at its best epoch by ``objective``, averaged, plus ``<objective>_se`` (standard error of the mean)
+    and ``<objective>_<kind><i>`` for each training — what trials.csv shows and the mean the best is
+    chosen by."""
+    best = []
+    for history in runs:
+        values = [float(v) for v in history[objective]]
+        finite = [i for i, v in enumerate(values) if math.isfinite(v)]
+        if not finite:
+            raise ValueError(f"no finite {objective} in a {kind}")
+        pick = max if direction == "max" else min
+        at = pick(finite, key=lambda i: values[i])
+        best.append({k: float(v[at]) for k, v in history.items() if len(v) > at})
+    names = set.intersection(*(set(b) for b in best))
+    out = {k: sum(b[k] for b in best) / len(best) for k in names}
+    scores = [b[objective] for b in best]
+    mean = out[objective]
+    spread = math.sqrt(sum((x - mean) ** 2 for x in scores) / (len(scores) - 1)) if len(scores) > 1 else 0.0
+    out[f"{objective}_se"] = spread / math.sqrt(len(scores))
+    out.update({f"{objective}_{kind}{i}": x for i, x in enumerate(scores)})
+    return out
+
+
+def _repeats(trial: Any, objective: str) -> tuple[list[float], float | None]:
+    """The per-fold or per-execution scores of a trial and their standard error (``repeat_metrics``)."""
+    scores = []
+    for kind in ("fold", "execution"):
+        i = 0
+        while trial.metrics.exists(f"{objective}_{kind}{i}"):
+            scores.append(float(trial.metrics.get_last_value(f"{objective}_{kind}{i}")))
+            i += 1
+        if scores:
+            break
+    se = trial.metrics.get_last_value(f"{objective}_se") if trial.metrics.exists(f"{objective}_se") else None
+    return scores, None if se is None else float(se)
 
 
 def _failure_line(message: str | None) -> str:
@@ -84,7 +127,8 @@ def trial_records(trials: Iterable[Any], objective_name: str, workers: Mapping[s
             if last is not None and math.isfinite(float(last)):
                 epochs = int(round(float(last)))
         best_epoch = None
-        if score is not None and trial.best_step is not None:
+        scores, score_se = _repeats(trial, objective_name)
+        if score is not None and trial.best_step is not None and not scores:  # a mean has no one best epoch
             best_epoch = int(trial.best_step) + 1
         records.append(TrialRecord(
             trial_id=str(trial.trial_id), status=status, score=score, best_epoch=best_epoch, epochs=epochs,
@@ -93,6 +137,7 @@ def trial_records(trials: Iterable[Any], objective_name: str, workers: Mapping[s
             worker=(workers or {}).get(str(trial.trial_id)),
             message="" if status == "COMPLETED" else (f"pruned after epoch {pruned_at}" if status == "PRUNED"
                                                          else _failure_line(trial.message)),
+            scores=scores, score_se=score_se,
         ))
     return records
 
@@ -129,7 +174,8 @@ def format_table(records: Sequence[TrialRecord], columns: Sequence[str], objecti
         + list(columns) + (["worker"] if show_worker else [])
     body = []
     for r in rows:
-        row = [r.trial_id, r.status, "-" if r.score is None else f"{r.score:.4f}", format_value(r.best_epoch),
+        score = "-" if r.score is None else f"{r.score:.4f}" + ("" if r.score_se is None else f"±{r.score_se:.4f}")
+        row = [r.trial_id, r.status, score, format_value(r.best_epoch),
                format_value(r.epochs)] + ([format_value(r.budget)] if show_budget else []) \
             + [format_value(r.values.get(c)) for c in columns] + ([r.worker or "-"] if show_worker else [])
         body.append(row)
@@ -146,14 +192,15 @@ def write_trials_csv(records: Sequence[TrialRecord], path: str, objective: str) 
         for key in r.values:
             if key not in names:
                 names.append(key)
-    header = ["trial_id", "status", objective, "best_epoch", "epochs", "budget", "continued_from", "worker"] \
-        + names + ["message"]
+    header = ["trial_id", "status", objective, f"{objective}_se", "scores", "best_epoch", "epochs", "budget",
+              "continued_from", "worker"] + names + ["message"]
     tmp = path + ".tmp"
     with open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
         for r in records:
             writer.writerow([r.trial_id, r.status, "" if r.score is None else repr(r.score),
+                             "" if r.score_se is None else repr(r.score_se), ";".join(repr(x) for x in r.scores),
                              "" if r.best_epoch is None else r.best_epoch, "" if r.epochs is None else r.epochs,
                              "" if r.budget is None else r.budget, r.continued_from or "", r.worker or ""]
                             + [_csv_value(r.values.get(n)) for n in names] + [r.message])

@@ -511,7 +511,7 @@ def _write_importance(plan: _Plan, oracle, result: SearchResult, files: dict[str
                                           list(plan.hypermodel.space.tuned),
                                           plan.objective.direction, seed=plan.recipe.seed)
     except ValueError as error:
-        result.importance_note = f"no parameter importance: {error}"
+        result.importance_note = f"no parameter importance ({error})"
         return
     result.importance = importance
     result.importance_note = f"importance (fANOVA): {importance_note(importance)}"
@@ -525,7 +525,7 @@ def _write_importance(plan: _Plan, oracle, result: SearchResult, files: dict[str
 def _plan(recipe_or_model_name: Any, data: Any, *, tuner: str, objective: Any, directory: Any, role: str,
           address: tuple | None, worker: str | None, project_name: str | None, overwrite: bool, space, fixed,
           preset: str, quick: bool, recipe_overrides: Mapping[str, Any], counts: Mapping[str, Any],
-          verbose: int, progress, builder_kwargs: Mapping[str, Any]) -> _Plan:
+          verbose: int, progress, builder_kwargs: Mapping[str, Any], folds: int = 1) -> _Plan:
     """Check and resolve everything a search needs before anything is written (a dry build included)."""
     objective_obj = make_objective(objective)
     from recipes.runfolder import check_output_folder
@@ -538,7 +538,8 @@ def _plan(recipe_or_model_name: Any, data: Any, *, tuner: str, objective: Any, d
                     if k not in (space or {}) and k not in (fixed or {})}
     fixed_kwargs.update(builder_kwargs)
     hypermodel = ZooHyperModel(recipe.model, splits=splits, recipe=recipe, space=space, fixed=fixed,
-                               grid=tuner == "grid", epochs=recipe.epochs, **fixed_kwargs)
+                               grid=tuner == "grid", epochs=recipe.epochs, folds=folds,
+                               objective=(objective_obj.name, objective_obj.direction), **fixed_kwargs)
     _check_dependencies(tuner)
     # A dry build with the default values: a builder that refuses its arguments fails here, not in a trial.
     keras.backend.clear_session()
@@ -548,6 +549,8 @@ def _plan(recipe_or_model_name: Any, data: Any, *, tuner: str, objective: Any, d
     project_name, project_dir, config = _project(
         hypermodel, splits, data, tuner, objective_obj, project_name, directory, counts["executions_per_trial"],
         recipe.epochs, counts["hyperband_factor"], fixed_kwargs)
+    if folds > 1:
+        config["folds"] = folds  # a cross-validated score is another objective
     if not overwrite:
         _check_config(os.path.join(project_dir, CONFIG_FILE), config)
     say = progress or (lambda line: print(line, flush=True))
@@ -570,7 +573,7 @@ def search(recipe_or_model_name: Any, data: Any = None, *, tuner: str = "hyperba
            final_epochs: int | None = None, retrain: bool = True, hyperband_factor: int = 3,
            isolate_trials: bool = False, max_consecutive_failed_trials: int = 3,
            chief: str | None = None, worker: str | None = None, trial_timeout: float | None = None,
-           idle_timeout: float | None = None, prune: str = "none", prune_warmup: int = 2,
+           idle_timeout: float | None = None, folds: int = 1, prune: str = "none", prune_warmup: int = 2,
            verbose: int = 1, fit_verbose: int = 0,
            callbacks: Sequence[keras.callbacks.Callback] | None = None,
            progress: Callable[[str], None] | None = None, **builder_kwargs: Any) -> SearchResult:
@@ -582,7 +585,11 @@ def search(recipe_or_model_name: Any, data: Any = None, *, tuner: str = "hyperba
         data: a data set name or path (default: the recipe's), or a ``recipes.data.DataSplits``.
         tuner: ``"hyperband"``, ``"bayesian"``, ``"random"`` or ``"grid"`` (KerasTuner's).
         max_trials: the most trials (Hyperband too: its brackets repeat until this many have run).
-        executions_per_trial: trainings per trial, averaged.
+        executions_per_trial: trainings per trial (seeds differ), averaged; trials.csv shows each
+            execution's score and the standard error.
+        folds: K > 1 scores a trial by stratified K-fold cross-validation on train + validation (a fresh
+            model per fold): the mean is the objective, trials.csv shows each fold's score and the standard
+            error. Not with Hyperband (it continues trials from one checkpoint) nor ``prune``.
         epochs: epochs per trial (Hyperband: its ``max_epochs``); default the recipe's.
         objective: one of ``OBJECTIVES`` (``"val_loss:min"`` style also), or a ``kt.Objective``.
         directory, project_name: outputs go to ``directory/project_name`` (default name
@@ -633,6 +640,12 @@ def search(recipe_or_model_name: Any, data: Any = None, *, tuner: str = "hyperba
                            trial_timeout=trial_timeout, idle_timeout=idle_timeout)
     role, address = _role(chief, worker, counts["trial_timeout"])
     pruner = make_pruner(prune, warmup_epochs=prune_warmup)
+    if isinstance(folds, bool) or not isinstance(folds, int) or not 1 <= folds <= 20:
+        raise ValueError(f"--folds must be an integer in 1..20, got {folds!r}")
+    if folds > 1 and (tuner == "hyperband" or pruner is not None):
+        raise ValueError(f"--folds {folds} does not combine with "
+                         + ("--tuner hyperband (it continues a trial from one model's checkpoint)"
+                            if tuner == "hyperband" else "--prune (a trial's epochs restart in every fold)"))
     if pruner is not None and tuner == "hyperband":
         raise ValueError("--prune does not combine with --tuner hyperband (its brackets already stop trials "
                          "early); use it with random, bayesian, grid or tpe")
@@ -643,7 +656,7 @@ def search(recipe_or_model_name: Any, data: Any = None, *, tuner: str = "hyperba
     plan = _plan(recipe_or_model_name, data, tuner=tuner, objective=objective, directory=directory, role=role,
                  address=address, worker=worker, project_name=project_name, overwrite=overwrite, space=space,
                  fixed=fixed, preset=preset, quick=quick, counts=counts, verbose=verbose, progress=progress,
-                 builder_kwargs=builder_kwargs, recipe_overrides={
+                 builder_kwargs=builder_kwargs, folds=folds, recipe_overrides={
                      "data": data if isinstance(data, str) else None, "epochs": counts["epochs"],
                      "batch_size": batch_size, "patience": patience, "seed": seed, "limit": limit,
                      "test_limit": test_limit, "data_dir": os.fspath(data_dir) if data_dir is not None else None,

@@ -141,9 +141,30 @@ class _ZooTunerMixin:
     # -- trials in a child process -----------------------------------------------------------------
     def run_trial(self, trial, *args, **kwargs):
         self._planned_epochs = kwargs.get("epochs")
-        if not self.isolate_trials:
-            return super().run_trial(trial, *args, **kwargs)
-        return self._run_trial_isolated(trial, *args, **kwargs)
+        self._execution = 0
+        try:
+            if not self.isolate_trials:
+                results = super().run_trial(trial, *args, **kwargs)
+            else:
+                results = self._run_trial_isolated(trial, *args, **kwargs)
+        finally:
+            self.hypermodel.execution = 0
+        return self._combined(results)
+
+    def _build_and_fit_model(self, trial, *args, **kwargs):
+        self.hypermodel.execution = self._execution  # each execution on its own seed (ZooHyperModel.build)
+        self._execution += 1
+        return super()._build_and_fit_model(trial, *args, **kwargs)
+
+    def _combined(self, results):
+        """Several executions of a trial as one metrics dict with each execution's score and the standard
+        error (``tuning.report.repeat_metrics``); KerasTuner's own average keeps only the mean."""
+        from tuning.report import repeat_metrics
+
+        if not isinstance(results, list) or len(results) < 2 or not all(hasattr(r, "history") for r in results):
+            return results
+        objective = self.oracle.objective
+        return repeat_metrics([r.history for r in results], objective.name, objective.direction, "execution")
 
     def _run_trial_isolated(self, trial, *args, **kwargs):
         hp = trial.hyperparameters
@@ -170,6 +191,7 @@ class _ZooTunerMixin:
                 "best_value": best_value,
                 "load_from": load_from,
                 "seed": None,
+                "execution": execution,
             }
             status, *rest = _run_in_child(payload)
             if status == "failed":
@@ -256,6 +278,7 @@ def _child_main(conn, payload: dict) -> None:  # runs in the child process
         hp = ktuner.HyperParameters.from_config(payload["hp_config"])
         hp.values = dict(payload["values"])
         hypermodel = payload["hypermodel"]
+        hypermodel.execution = payload.get("execution", 0)
         model = hypermodel.build(hp)
         if payload["load_from"]:
             if not model.built:
