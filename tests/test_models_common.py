@@ -74,7 +74,14 @@ def test_summary_totals_and_penalties_at_small_input(entry):
     assert unpenalized.losses == []
 
 
-def test_trains_one_step_and_round_trips(entry, tmp_path):
+HEAVY_TO_TRAIN = ("resnet110",)  # ~30 s for one step and a round trip: with -m slow (resnet20/56 cover the code)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY_TO_TRAIN else n
+                                  for n in zoo.list_models()])
+def test_trains_one_step_and_round_trips(name, tmp_path):
+    keras.backend.clear_session()
+    entry = zoo.get_entry(name)
     keras.utils.set_random_seed(0)
     model = entry.build(input_shape=entry.small_input_shape, classes=3,
                         regularization=zoo.Regularization(l2=1e-4, keep_prob=0.8))

@@ -184,6 +184,7 @@ def test_v2_ends_with_batch_norm_relu_before_the_head():
 
 
 def test_input_tensor_inside_a_user_model():
+    keras.backend.clear_session()  # layer names count from 0 again ("rescaling", not "rescaling_3")
     inputs = keras.Input((28, 28, 1))
     x = keras.layers.Rescaling(1 / 255.0)(inputs)
     model = zoo.resnet20(input_tensor=x, classes=3)

@@ -339,8 +339,8 @@ class KilledAtWrite(BaseException):
 
 @pytest.mark.parametrize("trial_id, status", [
     ("0", "COMPLETED"),  # trial.json says finished; oracle.json still lists it as running, no tuner0.json yet
-    ("1", "RUNNING"),    # trial.json of a started trial; oracle.json never heard of it
-])
+    pytest.param("1", "RUNNING", marks=pytest.mark.slow),  # trial.json of a started trial; oracle.json never
+])                                                          # heard of it (tests/test_tuning_recovery.py too)
 def test_a_search_killed_between_kerastuner_writes_resumes(splits, tmp_path, monkeypatch, trial_id, status):
     kwargs = dict(tuner="random", directory=tmp_path, project_name="killed", retrain=False,
                   **small(max_trials=3))

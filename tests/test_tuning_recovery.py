@@ -107,6 +107,7 @@ def test_a_truncated_trial_json_becomes_a_failed_trial_and_the_search_goes_on(sp
 
 # -- Hyperband ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # ~25 s; the random-search cases above cover the same repair
 def test_hyperband_with_a_truncated_oracle_json_resumes(splits, tmp_path, capsys):
     """Its brackets live only in oracle.json: they restart, and the search goes on without an error."""
     kwargs = dict(tuner="hyperband", epochs=2)

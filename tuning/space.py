@@ -58,7 +58,7 @@ FLOAT_NAMES = ("l1", "l2", "keep_prob", "learning_rate", "label_smoothing", "ema
 INT_NAMES = ("batch_size", "warmup_epochs")
 # Builder arguments that the hypermodel sets itself and that are therefore never hyperparameters.
 BUILDER_RESERVED = ("include_top", "input_shape", "input_tensor", "pooling", "classes",
-                    "classifier_activation", "name", "regularization")
+                    "classifier_activation", "name", "regularization", "weights")
 _LOG_BY_DEFAULT = ("l1", "l2", "learning_rate", "batch_size")
 _TRUE = ("true", "on", "yes", "1")
 _FALSE = ("false", "off", "no", "0")

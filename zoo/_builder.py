@@ -40,10 +40,11 @@ def check_head(owner: str, include_top: bool, pooling: str | None, classes: int,
         raise ValueError(f"{owner}: include_top must be True or False, got {include_top!r}")
     check_choice("pooling", pooling, POOLINGS, owner)
     check_int("classes", classes, 1, owner)
-    if classifier_activation is not None and not isinstance(classifier_activation, str):
+    if classifier_activation is not None and not isinstance(classifier_activation, str) \
+            and not callable(classifier_activation):
         raise ValueError(
-            f"{owner}: classifier_activation must be an activation name (e.g. 'softmax') or None, "
-            f"got {classifier_activation!r}"
+            f"{owner}: classifier_activation must be an activation name (e.g. 'softmax'), a callable such as "
+            f"keras.activations.softmax, or None; got {classifier_activation!r}"
         )
 
 

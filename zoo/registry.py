@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import fnmatch
 import functools
+import inspect
 import re
 from typing import Any, Callable
 
@@ -41,13 +42,17 @@ class ModelEntry:
     description: str = ""
 
     def build(self, **kwargs: Any) -> keras.Model:
+        """The model; ``weights`` (None, a ``.weights.h5`` file, ``"imagenet"``) as ``zoo.weights``."""
+        from zoo.weights import with_weights
+
         clash = set(kwargs) & set(self.fixed_kwargs)
         if clash:
             raise ValueError(
                 f"{self.name} fixes {sorted(clash)} (= {[self.fixed_kwargs[k] for k in sorted(clash)]}); "
                 f"build the base model '{self.builder.__name__}' to change them"
             )
-        return self.builder(**self.fixed_kwargs, **kwargs)
+        weights = kwargs.pop("weights", None)
+        return with_weights(self.name, functools.partial(self.builder, **self.fixed_kwargs), weights, kwargs)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -66,9 +71,10 @@ def register_model(name: str | None = None, *, family: str, default_input_shape:
     """Decorator: register a builder under ``name`` (default: the function's name)."""
 
     def decorate(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
-        _add(ModelEntry(name or builder.__name__, builder, family, tuple(default_input_shape),
+        public = _accepting_weights(name or builder.__name__, builder)
+        _add(ModelEntry(name or builder.__name__, public, family, tuple(default_input_shape),
                         tuple(small_input_shape), kind, {}, description or _first_line(builder)))
-        return builder
+        return public
 
     return decorate
 
@@ -77,9 +83,33 @@ def register_variant(name: str, builder: Callable[..., keras.Model], *, family: 
                      default_input_shape: tuple, small_input_shape: tuple, kind: str = "image",
                      description: str = "", **fixed_kwargs: Any) -> Callable[..., keras.Model]:
     """Register ``builder`` with some arguments fixed (a depth, a stem); returns the bound builder."""
-    _add(ModelEntry(name, builder, family, tuple(default_input_shape), tuple(small_input_shape), kind,
-                    dict(fixed_kwargs), description or _first_line(builder)))
-    return functools.partial(builder, **fixed_kwargs)
+    entry = ModelEntry(name, builder, family, tuple(default_input_shape), tuple(small_input_shape), kind,
+                       dict(fixed_kwargs), description or _first_line(builder))
+    _add(entry)
+    return _accepting_weights(name, functools.partial(builder, **fixed_kwargs))
+
+
+def _accepting_weights(owner: str, builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
+    """``builder`` with a keyword-only ``weights=None`` (``zoo.weights.with_weights``) in its signature."""
+    from zoo.weights import with_weights
+
+    signature = inspect.signature(builder)
+
+    def build(*args: Any, weights: Any = None, **kwargs: Any) -> keras.Model:
+        bound = signature.bind_partial(*args, **kwargs).arguments
+        for param in signature.parameters.values():
+            if param.kind is param.VAR_KEYWORD:
+                bound.update(bound.pop(param.name, {}))
+        return with_weights(owner, builder, weights, dict(bound))
+
+    params = [p for p in signature.parameters.values() if p.name != "weights"]  # a variant's base has it
+    signature = signature.replace(parameters=params)
+    at = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))
+    params.insert(at, inspect.Parameter("weights", inspect.Parameter.KEYWORD_ONLY, default=None))
+    functools.update_wrapper(build, builder if not isinstance(builder, functools.partial) else builder.func)
+    build.__name__ = build.__qualname__ = owner
+    build.__signature__ = signature.replace(parameters=params)
+    return build
 
 
 def _first_line(builder: Callable) -> str:
@@ -100,7 +130,7 @@ def get_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
-def build(name: str, **kwargs: Any) -> keras.Model:
+def build(name: str, /, **kwargs: Any) -> keras.Model:
     """Build a registered model by name; keyword arguments go to its builder."""
     return get_entry(name).build(**kwargs)
 

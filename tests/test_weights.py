@@ -1,0 +1,105 @@
+"""``weights=`` on every builder (None, a .weights.h5 file, "imagenet" through keras.applications twins),
+``zoo.build(name, name=...)`` and a callable ``classifier_activation``. Nothing is downloaded: the ImageNet
+path is tested on a randomly initialised twin."""
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+import zoo.weights
+from zoo.layers import outputs_logits
+
+SHAPE = (32, 32, 3)
+
+
+def _randomized(model, seed=0):
+    """Weights that are not an initializer's: BN γ/variance around 1, everything else small noise."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        values = layer.get_weights()
+        if not values:
+            continue
+        if isinstance(layer, keras.layers.BatchNormalization):
+            values = [rng.uniform(0.5, 1.5, v.shape) if i in (0, 3) else rng.normal(0, 0.1, v.shape)
+                      for i, v in enumerate(values)]
+        else:
+            values = [rng.normal(0, 0.05, v.shape) for v in values]
+        layer.set_weights(values)
+    return model
+
+
+@pytest.fixture
+def random_twin(monkeypatch):
+    """``zoo.weights.imagenet_twin`` replaced by keras.applications' twin with random weights."""
+    made = []
+
+    def twin(owner, model, include_top, classes):
+        cls = getattr(keras.applications, zoo.weights.KERAS_TWINS[owner][0])
+        top = include_top and classes == 1000
+        made.append(_randomized(cls(weights=None, include_top=top, input_shape=tuple(model.input_shape[1:]))))
+        return made[-1]
+
+    monkeypatch.setattr(zoo.weights, "imagenet_twin", twin)
+    return made
+
+
+def test_weights_none_is_the_default_for_every_kind_of_builder():
+    for name in ("lenet5", "alexnet_small", "resnet20"):
+        entry = zoo.get_entry(name)
+        model = zoo.build(name, weights=None, input_shape=entry.small_input_shape, classes=3)
+        assert model.output_shape == (None, 3)
+
+
+def test_a_weights_file_round_trips_and_a_misfit_names_the_file(tmp_path):
+    keras.utils.set_random_seed(0)
+    saved = _randomized(zoo.lenet5())
+    path = tmp_path / "lenet.weights.h5"
+    saved.save_weights(path)
+    loaded = zoo.lenet5(weights=str(path))
+    x = np.random.default_rng(1).uniform(0, 1, (4, 32, 32, 1)).astype("float32")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), saved.predict(x, verbose=0))
+    with pytest.raises(ValueError, match="lenet.weights.h5.*does not fit"):
+        zoo.lenet5(weights=str(path), classes=3)
+
+
+@pytest.mark.parametrize("name, weights, needle", [
+    ("lenet5", "imagenet", "resnet50, resnet101"), ("alexnet_small", "imagenet", "alexnet_small has none"),
+    ("lenet5", "model.h5", ".weights.h5"), ("lenet5", 3, "weights must be"),
+    ("lenet5", "/no/such.weights.h5", "does not exist"),
+])
+def test_bad_weights_are_refused_naming_the_model_and_the_choices(name, weights, needle):
+    with pytest.raises(ValueError, match=needle):
+        zoo.build(name, weights=weights)
+
+
+def test_imagenet_weights_reach_our_resnet50_exactly(random_twin):
+    model = zoo.resnet50(weights="imagenet", input_shape=SHAPE, regularization=zoo.Regularization(l2=1e-4))
+    [twin] = random_twin
+    x = np.random.default_rng(2).uniform(0, 255, (2, *SHAPE)).astype("float32")
+    expected = twin.predict(x, verbose=0)
+    assert np.std(expected) > 1e-6
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    assert model.losses  # the requested L2 penalty is there as well
+    with pytest.raises(ValueError, match="keras.applications conventions"):
+        zoo.resnet50(weights="imagenet", input_shape=SHAPE, use_bias=False)
+
+
+def test_imagenet_backbone_with_a_new_head_for_other_classes(random_twin):
+    model = zoo.build("resnet50v2", weights="imagenet", input_shape=SHAPE, classes=10)
+    [twin] = random_twin
+    assert "predictions" not in {layer.name for layer in twin.layers}  # a top-less twin
+    for layer in twin.layers:
+        if layer.weights:
+            for ours, theirs in zip(model.get_layer(layer.name).get_weights(), layer.get_weights()):
+                np.testing.assert_array_equal(ours, theirs)
+    assert model.output_shape == (None, 10)
+
+
+def test_build_passes_name_and_a_callable_classifier_activation():
+    model = zoo.build("lenet5", name="my_lenet", classifier_activation=keras.activations.softmax)
+    assert model.name == "my_lenet" and not outputs_logits(model)
+    probabilities = model.predict(np.zeros((2, 32, 32, 1), "float32"), verbose=0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="classifier_activation"):
+        zoo.lenet5(classifier_activation=3)
