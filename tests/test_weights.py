@@ -103,3 +103,37 @@ def test_build_passes_name_and_a_callable_classifier_activation():
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     with pytest.raises(ValueError, match="classifier_activation"):
         zoo.lenet5(classifier_activation=3)
+
+
+# -- zoo.regularize on models we did not build ------------------------------------------------------------
+
+def _dense_model(regularizer=None):
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Dense(3, kernel_regularizer=regularizer, name="head")(inputs)
+    return keras.Model(inputs, outputs)
+
+
+def test_regularize_keeps_a_penalty_the_model_had_unless_told_to_replace_it():
+    model = _dense_model(keras.regularizers.L2(0.5))
+    kept = zoo.regularize(model, zoo.Regularization())
+    assert len(kept.losses) == 1 and kept.get_layer("head").kernel_regularizer.l2 == pytest.approx(0.5)
+    assert zoo.regularize(model, zoo.Regularization(), replace=True).losses == []
+    swapped = zoo.regularize(model, zoo.Regularization(l2=1e-3), replace=True)
+    assert swapped.get_layer("head").kernel_regularizer.l2 == pytest.approx(1e-3)
+    fresh = zoo.regularize(_dense_model(), zoo.Regularization(l2=1e-3))  # none before: the new one
+    assert fresh.get_layer("head").kernel_regularizer.l2 == pytest.approx(1e-3)
+
+
+def test_regularize_refuses_a_subclassed_model_saying_why():
+    class Tiny(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    model = Tiny()
+    model(np.zeros((1, 3), "float32"))
+    with pytest.raises(ValueError, match="subclassed model \\(Tiny\\).*functional API"):
+        zoo.regularize(model, zoo.Regularization(l2=1e-4))

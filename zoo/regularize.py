@@ -6,8 +6,9 @@ Setting ``layer.kernel_regularizer`` on a built model silently does nothing (ker
 penalty, then copy the weights across.
 
 What is retrofitted: the kernel penalty on every layer that has a kernel (Dense, Conv*, depthwise and
-separable kernels, the input and recurrent kernels of RNNs); existing Dropout layers take
-``rate = 1 - keep_prob`` when ``keep_prob < 1``. What is not: batch norm (adding or removing BN changes the
+separable kernels, the input and recurrent kernels of RNNs) that has none yet — a penalty the model
+already carries is kept unless ``replace=True`` (then every kernel gets exactly the new one, and λ = 0
+removes them); existing Dropout layers take ``rate = 1 - keep_prob`` when ``keep_prob < 1``. What is not: batch norm (adding or removing BN changes the
 weights) and new Dropout layers (a model without any raises a ValueError). Biases and BN γ/β are never
 penalized.
 """
@@ -24,34 +25,56 @@ _KERNEL_KEYS = ("kernel_regularizer", "depthwise_regularizer", "pointwise_regula
                 "recurrent_regularizer")
 
 
-def _penalized_config(config: dict, reg: Regularization) -> dict:
+def _penalized_config(config: dict, reg: Regularization, replace: bool) -> dict:
     config = dict(config)
     for key in _KERNEL_KEYS:
-        if key in config:
+        if key in config and (replace or config[key] is None):
             regularizer = reg.kernel_regularizer()
             config[key] = None if regularizer is None else keras.regularizers.serialize(regularizer)
     return config
 
 
-def _clone_layer(layer: keras.layers.Layer, reg: Regularization) -> keras.layers.Layer:
+def _clone_layer(layer: keras.layers.Layer, reg: Regularization, replace: bool) -> keras.layers.Layer:
     config = layer.get_config()
     if isinstance(layer, keras.layers.Bidirectional):
-        config["layer"] = keras.layers.serialize(_clone_layer(layer.forward_layer, reg))
-        config["backward_layer"] = keras.layers.serialize(_clone_layer(layer.backward_layer, reg))
+        config["layer"] = keras.layers.serialize(_clone_layer(layer.forward_layer, reg, replace))
+        config["backward_layer"] = keras.layers.serialize(_clone_layer(layer.backward_layer, reg, replace))
         return layer.__class__.from_config(config)
     if isinstance(layer, keras.layers.Dropout) and reg.keep_prob < 1.0:
         config["rate"] = reg.dropout_rate
-    return layer.__class__.from_config(_penalized_config(config, reg))
+    return layer.__class__.from_config(_penalized_config(config, reg, replace))
 
 
-def regularize(model: keras.Model, regularization: Regularization | dict) -> keras.Model:
+def _check_graph(model: keras.Model) -> None:
+    """A functional or Sequential model (what ``clone_model`` can rebuild), else a ValueError saying why."""
+    from keras.src.models.functional import Functional
+
+    if isinstance(model, (Functional, keras.Sequential)):
+        return
+    raise ValueError(
+        f"regularize rebuilds a model from its layer graph (keras.models.clone_model), and {model.name!r} is a "
+        f"subclassed model ({type(model).__name__}) whose graph lives in its call(): pass "
+        f"kernel_regularizer=zoo.Regularization(...).kernel_regularizer() where its layers are created, or "
+        f"build it with the functional API"
+    )
+
+
+def regularize(model: keras.Model, regularization: Regularization | dict, *, replace: bool = False) -> keras.Model:
     """A copy of ``model`` whose kernels carry ``regularization``'s L1/L2; weights are preserved.
 
     ``model.losses`` of the result holds one penalty per kernel when λ > 0. The original is unchanged.
-    Nested models (e.g. a backbone inside a functional model) are cloned recursively.
+    Nested models (e.g. a backbone inside a functional model) are cloned recursively. A kernel that
+    already has a regularizer keeps it unless ``replace=True``.
+
+    Raises:
+        ValueError: not a keras.Model, a subclassed model (no layer graph to rebuild), or a keep_prob < 1
+            on a model without Dropout layers.
     """
     if not isinstance(model, keras.Model):
         raise ValueError(f"regularize needs a keras.Model, got {type(model).__name__}")
+    _check_graph(model)
+    if not isinstance(replace, bool):
+        raise ValueError(f"regularize: replace must be True or False, got {replace!r}")
     reg = as_regularization(regularization)
     if reg.keep_prob < 1.0 and not any(isinstance(l, keras.layers.Dropout) for l in _all_layers(model)):
         raise ValueError(
@@ -61,8 +84,8 @@ def regularize(model: keras.Model, regularization: Regularization | dict) -> ker
 
     def clone_function(layer):
         if isinstance(layer, keras.Model):
-            return regularize(layer, reg)
-        return _clone_layer(layer, reg)
+            return regularize(layer, reg, replace=replace)
+        return _clone_layer(layer, reg, replace)
 
     clone = keras.models.clone_model(model, clone_function=clone_function)
     clone.set_weights(model.get_weights())
