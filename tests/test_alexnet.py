@@ -120,10 +120,10 @@ def test_imagenet_stem_minimum_input(plan, minimum):
     model = zoo.alexnet(plan=plan, input_shape=(minimum, minimum, 3), include_top=False)
     assert model.output_shape == (None, 1, 1, 256)  # pool5 is exactly 1×1 at the minimum
     too_small = minimum - 1
-    message = f"at least {minimum}×{minimum}, got {too_small}×{too_small}; use stem='small'"
+    message = f"at least {minimum}×{minimum}, got {too_small}×{too_small}; use alexnet_small \\(stem='small'\\)"
     with pytest.raises(ValueError, match=message):
         zoo.alexnet(plan=plan, input_shape=(too_small, too_small, 3))
-    with pytest.raises(ValueError, match=f"at least {minimum}×{minimum}, got 8×8; use stem='small'"):
+    with pytest.raises(ValueError, match=f"at least {minimum}×{minimum}, got 8×8; use alexnet_small \\(stem='small'\\)"):
         zoo.alexnet(plan=plan, input_shape=(8, 8, 1))
 
 
@@ -261,7 +261,7 @@ def test_save_and_load_gives_identical_predictions(tmp_path, lrn):
 @pytest.mark.parametrize(
     "kwargs, pattern",
     [
-        ({"input_shape": (8, 8, 1)}, r"alexnet needs inputs of at least 67×67, got 8×8; use stem='small'"),
+        ({"input_shape": (8, 8, 1)}, r"alexnet needs inputs of at least 67×67, got 8×8; use alexnet_small \(stem='small'\)"),
         ({"groups": 3}, r"groups must be 1 .* or None .*got 3"),
         ({"groups": True}, r"groups must be"),
         ({"stem": "tiny"}, r"stem must be one of \['imagenet', 'small'\], got 'tiny'"),

@@ -137,3 +137,10 @@ def test_regularize_refuses_a_subclassed_model_saying_why():
     model(np.zeros((1, 3), "float32"))
     with pytest.raises(ValueError, match="subclassed model \\(Tiny\\).*functional API"):
         zoo.regularize(model, zoo.Regularization(l2=1e-4))
+
+
+def test_errors_name_the_registered_model_not_its_base():
+    with pytest.raises(ValueError, match="^alexnet_torchvision needs inputs of at least 63×63"):
+        zoo.build("alexnet_torchvision", input_shape=(8, 8, 3))
+    with pytest.raises(ValueError, match="^alexnet_small: "):
+        zoo.alexnet_small(classes=0)

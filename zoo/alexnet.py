@@ -182,13 +182,13 @@ def alexnet(
         The rest: as in ``keras.applications``. With ``include_top=False`` the model ends at pool5
         (6×6×256 at the default sizes), optionally pooled (``pooling="avg"`` or ``"max"``).
     """
-    owner = "alexnet"
+    owner = PUBLIC_NAMES.get((plan, stem), "alexnet") if isinstance(plan, str) and isinstance(stem, str) else "alexnet"
     reg = as_regularization(regularization)
     _builder.check_head(owner, include_top, pooling, classes, classifier_activation)
     spec, groups, lrn, filters, fc_units, name = _check_options(
         owner, plan, stem, groups, lrn, filters, fc_units, name)
     default_shape = spec.default_shape if stem == "imagenet" else SMALL_DEFAULT_SHAPE
-    hint = "use stem='small'" if stem == "imagenet" else ""
+    hint = "use alexnet_small (stem='small')" if stem == "imagenet" else ""
     inputs, x, (height, width, _) = _builder.image_input(
         owner, input_shape, input_tensor, default_shape, alexnet_min_input_size(plan, stem), hint)
     if include_top and (height is None or width is None):
@@ -247,6 +247,10 @@ def alexnet(
     x = _builder.classifier(x, classes, regularization=reg, classifier_activation=classifier_activation)
     return _builder.finish(inputs, x, input_tensor, name)
 
+
+# (plan, stem) -> the registered name errors speak of
+PUBLIC_NAMES = {("paper", "imagenet"): "alexnet", ("torchvision", "imagenet"): "alexnet_torchvision",
+                ("paper", "small"): "alexnet_small"}
 
 register_variant(
     "alexnet_torchvision", alexnet, family="alexnet", default_input_shape=(224, 224, 3),
