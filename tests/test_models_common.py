@@ -74,7 +74,8 @@ def test_summary_totals_and_penalties_at_small_input(entry):
     assert unpenalized.losses == []
 
 
-HEAVY_TO_TRAIN = ("resnet110",)  # ~30 s for one step and a round trip: with -m slow (resnet20/56 cover the code)
+HEAVY_TO_TRAIN = ("resnet56", "resnet110")  # 15-30 s for one step and a round trip: with -m slow (resnet20,
+                                            # resnet32 and resnet44 cover the same code)
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY_TO_TRAIN else n

@@ -247,7 +247,8 @@ def test_a_rerun_trial_trains_exactly_as_the_first_time(splits):
         hm.fit(hp, keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]), epochs=1)
 
 
-@pytest.mark.parametrize("tuner", ["random", "bayesian", "grid"])
+@pytest.mark.parametrize("tuner", [pytest.param("random", marks=pytest.mark.slow),  # the other tests run it
+                                   "bayesian", "grid"])
 def test_each_tuner_end_to_end(tuner, splits, tmp_path):
     result = tuning.search("lenet5", splits, tuner=tuner, directory=tmp_path, **small())
     assert result.tuner == tuner and len(result.trials) == 2 and len(result.completed) == 2
