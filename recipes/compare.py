@@ -31,7 +31,7 @@ from zoo.cli import ArgumentParser, cli_main
 __all__ = ["compare", "format_table", "main", "DEFAULT_PRESETS"]
 
 DEFAULT_PRESETS = ("baseline", "l2", "dropout", "full")
-COLUMNS = ("preset", "train_acc", "val_acc", "test_acc", "gap", "epochs", "verdict")
+COLUMNS = ("preset", "train_acc", "val_acc", "test_acc", "gap", "sparsity", "epochs", "verdict")
 
 
 def _presets(text: str) -> list[str]:
@@ -63,7 +63,7 @@ def compare(model: str, presets: Sequence[str], *, out: str = "runs", verbose: i
         rows.append({
             "preset": recipe.preset, "train_acc": m["train_accuracy"], "val_acc": m["val_accuracy"],
             "test_acc": m["test_accuracy"], "gap": m["train_accuracy"] - m["val_accuracy"],
-            "epochs": m["epochs_run"], "verdict": result.verdict.kind, "folder": str(result.folder),
+            "sparsity": m["kernel_sparsity"], "epochs": m["epochs_run"], "verdict": result.verdict.kind, "folder": str(result.folder),
         })
     return rows
 
@@ -75,12 +75,14 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
             return f"{value:+.4f}"
         if key.endswith("_acc"):
             return f"{value:.4f}"
+        if key == "sparsity":
+            return f"{100 * value:.1f}%"
         return str(value)
 
-    head = ["preset", "train acc", "val acc", "test acc", "train-val gap", "epochs", "verdict"]
+    head = ["preset", "train acc", "val acc", "test acc", "train-val gap", "|w|<1e-3", "epochs", "verdict"]
     body = [[cell(key, row[key]) for key in COLUMNS] for row in rows]
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    lines = ["  ".join(c.ljust(w) if i in (0, 7) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in [head, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines)

@@ -49,6 +49,7 @@ from pathlib import Path
 import keras
 
 import zoo
+from zoo.regularize import SPARSITY_THRESHOLD
 from recipes import pipeline
 from recipes.pipeline import TrainingDiverged, compile_model
 from recipes.recipe import Recipe
@@ -188,6 +189,7 @@ def run_metrics(prepared: pipeline.Prepared, history: dict[str, list[float]], *,
         "resumed_from_epoch": resumed_from_epoch, "wall_time_s": round(wall_time_s, 3),
         "params": size.total_params - _preprocessing_params(prepared.model),
         "trainable_params": size.trainable_params, "macs": size.macs,
+        "kernel_sparsity": zoo.kernel_sparsity(prepared.model), "sparsity_threshold": SPARSITY_THRESHOLD,
         **recipe.regularization.to_dict(), "augmentation": prepared.augmentation,
         **{k: settings[k] for k in ("optimizer", "learning_rate", "schedule", "weight_decay", "batch_size",
                                     "patience", "clipnorm", "seed", "precision", "label_smoothing", "ema",

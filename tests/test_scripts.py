@@ -18,7 +18,7 @@ SCRIPTS = {  # script -> the model it trains by default
 }
 METRIC_KEYS = {
     "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy", "best_epoch",
-    "epochs_run", "wall_time_s", "params", "macs", "l1", "l2", "keep_prob", "batch_norm", "augmentation",
+    "epochs_run", "wall_time_s", "params", "macs", "kernel_sparsity", "l1", "l2", "keep_prob", "batch_norm", "augmentation",
     "verdict",
 }
 RUN_FILES = {"config.json", "history.csv", "metrics.json", "model.keras", "curves.png", "verdict.txt", "best.keras"}
@@ -79,11 +79,11 @@ def test_compare_prints_one_table(run_cli, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     head = next(i for i, line in enumerate(lines) if line.startswith("preset"))
-    for word in ("train acc", "val acc", "test acc", "train-val gap", "epochs"):
+    for word in ("train acc", "val acc", "test acc", "train-val gap", "|w|<1e-3", "epochs"):
         assert word in lines[head]
     rows = [line.split() for line in lines[head + 2: head + 4]]
     assert [row[0] for row in rows] == ["baseline", "dropout"]
-    assert all(row[5] == "1" for row in rows)
+    assert all(row[6] == "1" and row[5].endswith("%") for row in rows)  # epochs; the kernel sparsity
     assert len(_run_folders(out)) == 2
     (table,) = out.glob("compare-lenet5-digits-*.csv")
     assert len(table.read_text().splitlines()) == 3

@@ -144,3 +144,16 @@ def test_errors_name_the_registered_model_not_its_base():
         zoo.build("alexnet_torchvision", input_shape=(8, 8, 3))
     with pytest.raises(ValueError, match="^alexnet_small: "):
         zoo.alexnet_small(classes=0)
+
+
+def test_kernel_sparsity_counts_kernel_weights_below_the_threshold_only():
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(2, name="a")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1, name="b")(x))
+    model.get_layer("a").set_weights([np.array([[0.0, 0.5], [1e-4, -2e-4], [0.3, -0.3], [5e-4, 1.0]]),
+                                      np.zeros(2)])       # 4 of 8 below 1e-3; biases never count
+    model.get_layer("b").set_weights([np.array([[0.0], [0.2]]), np.zeros(1)])  # 1 of 2
+    assert zoo.kernel_sparsity(model) == pytest.approx(5 / 10)
+    assert zoo.kernel_sparsity(model, threshold=0.4) == pytest.approx(8 / 10)
+    with pytest.raises(ValueError, match="threshold"):
+        zoo.kernel_sparsity(model, threshold=0)

@@ -16,7 +16,7 @@ _quiet_tf()
 from zoo.regularization import NO_REGULARIZATION, Regularization
 from zoo.registry import ModelEntry, build, get_entry, list_models, register_model, register_variant
 from zoo.summary import ModelSummary, count_macs, summary
-from zoo.regularize import regularize
+from zoo.regularize import kernel_sparsity, regularize
 from zoo.layers import LocalResponseNormalization
 from zoo.gradcheck import GradCheckResult, gradcheck
 from zoo.lenet import lenet5
@@ -29,7 +29,7 @@ from zoo.lstm import *  # noqa: E402,F401,F403
 __all__ = [
     "Regularization", "NO_REGULARIZATION",
     "ModelEntry", "build", "get_entry", "list_models", "register_model", "register_variant",
-    "ModelSummary", "count_macs", "summary", "regularize",
+    "ModelSummary", "count_macs", "summary", "regularize", "kernel_sparsity",
     "LocalResponseNormalization",
     "gradcheck", "GradCheckResult",
     "lenet5",

@@ -19,7 +19,9 @@ import keras
 
 from zoo.regularization import Regularization, as_regularization
 
-__all__ = ["regularize"]
+__all__ = ["regularize", "kernel_values", "kernel_sparsity", "SPARSITY_THRESHOLD"]
+
+SPARSITY_THRESHOLD = 1e-3  # |w| below this counts as zero in kernel_sparsity
 
 _KERNEL_KEYS = ("kernel_regularizer", "depthwise_regularizer", "pointwise_regularizer",
                 "recurrent_regularizer")
@@ -98,3 +100,22 @@ def _all_layers(model: keras.Model):
             yield from _all_layers(layer)
         else:
             yield layer
+
+
+def kernel_values(model: keras.Model):
+    """Every penalizable kernel weight of ``model`` (conv, dense, depthwise/pointwise, RNN input and
+    recurrent kernels; not biases, BN or embeddings) as one flat float64 array."""
+    import numpy as np
+
+    parts = [np.asarray(v.numpy(), dtype=np.float64).ravel() for v in model.trainable_weights
+             if v.name.endswith("kernel")]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def kernel_sparsity(model: keras.Model, threshold: float = SPARSITY_THRESHOLD) -> float:
+    """The fraction of kernel weights with ``|w| < threshold``: what an L1 penalty drives up and L2 does
+    not (L1's gradient is a constant pull to 0, L2's shrinks with the weight)."""
+    if not (isinstance(threshold, (int, float)) and threshold > 0):
+        raise ValueError(f"kernel_sparsity: threshold must be a number > 0, got {threshold!r}")
+    values = kernel_values(model)
+    return float((abs(values) < threshold).mean()) if values.size else 0.0
