@@ -14,13 +14,11 @@ shuffle and the random layers are keyed by (seed, epoch)), so a trial that Keras
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from typing import Any, Mapping, Sequence
 
 import keras
 import keras_tuner as kt
-import numpy as np
 
 import zoo
 from recipes import pipeline
@@ -253,20 +251,15 @@ class ZooHyperModel(kt.HyperModel):
         return history
 
     def _fit_folds(self, hp: kt.HyperParameters, recipe: Recipe, given: Mapping[str, Any]) -> dict[str, float]:
-        """K-fold cross-validation on train + validation (stratified, seeded): a fresh model per fold,
+        """K-fold cross-validation on train + validation (``recipes.crossval.fold_splits``: stratified,
+        seeded, as ``python -m recipes.lenet5 --folds K``): a fresh model per fold,
         the fold's best epoch scored; returns the mean (what the oracle ranks by), its standard error
         and every fold's score (``tuning.report.repeat_metrics``)."""
-        from sklearn.model_selection import StratifiedKFold
-
+        from recipes.crossval import fold_splits
         from tuning.report import repeat_metrics
 
-        x = np.concatenate([self.splits.x_train, self.splits.x_val])
-        y = np.concatenate([self.splits.y_train, self.splits.y_val])
-        folds = StratifiedKFold(n_splits=self.folds, shuffle=True, random_state=recipe.seed)
         runs = []
-        for train_index, val_index in folds.split(np.zeros(len(y)), y):
-            fold = dataclasses.replace(self.splits, x_train=x[train_index], y_train=y[train_index],
-                                       x_val=x[val_index], y_val=y[val_index])
+        for fold in fold_splits(self.splits, self.folds, recipe.seed):  # the recipes' own K-fold cut
             prepared = pipeline.prepare(recipe, fold)
             try:
                 history = pipeline.fit(prepared, callbacks=list(given.get("callbacks") or []),
