@@ -68,7 +68,7 @@ def test_registry_entries_and_wrappers():
 
 
 def test_summary_totals_small_with_batch_norm():
-    model = zoo.alexnet_small(input_shape=(28, 28, 1), classes=10)
+    model = zoo.alexnet_small(input_shape=(28, 28, 1), classes=10, regularization={"batch_norm": True})
     result = zoo.summary(model, print_fn=None)
     assert result.total_params == model.count_params()
     assert result.non_trainable_params > 0  # BN moving statistics

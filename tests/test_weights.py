@@ -157,3 +157,28 @@ def test_kernel_sparsity_counts_kernel_weights_below_the_threshold_only():
     assert zoo.kernel_sparsity(model, threshold=0.4) == pytest.approx(8 / 10)
     with pytest.raises(ValueError, match="threshold"):
         zoo.kernel_sparsity(model, threshold=0)
+
+
+# -- the paper by default ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, params, dropouts, batch_norms", [
+    ("lenet5", 61_706, 0, 0),          # LeCun et al. 1998: none of the three
+    ("alexnet", 60_965_224, 2, 0),     # Krizhevsky et al. 2012: dropout 0.5 in fc6 and fc7, no BN
+    ("resnet20", 271_098, 0, 19),      # He et al. 2015: BN after every conv
+])
+def test_the_default_call_is_the_published_model(name, params, dropouts, batch_norms):
+    model = zoo.build(name)
+    assert model.count_params() == params
+    layers = model.layers
+    assert sum(isinstance(layer, keras.layers.Dropout) for layer in layers) == dropouts
+    assert sum(isinstance(layer, keras.layers.BatchNormalization) for layer in layers) == batch_norms
+    assert f"{params:,}" in zoo.get_entry(name).description or name == "resnet20"
+
+
+def test_a_dict_changes_only_what_it_names_over_the_paper_a_regularization_replaces_it():
+    added = zoo.alexnet_small(regularization={"l2": 1e-4})  # paper's dropout 0.5 kept, penalty added
+    assert [layer.rate for layer in added.layers if isinstance(layer, keras.layers.Dropout)] == [0.5, 0.5]
+    assert added.losses
+    whole = zoo.alexnet_small(regularization=zoo.Regularization(l2=1e-4))  # keep_prob 1, BN on: as named
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in whole.layers)
+    assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in whole.layers)

@@ -41,6 +41,7 @@ from zoo.regularization import Regularization, as_regularization
 
 __all__ = ["alexnet", "alexnet_torchvision", "alexnet_small", "alexnet_min_input_size"]
 
+PAPER_REGULARIZATION = Regularization(keep_prob=0.5, batch_norm=False)  # dropout 0.5 in fc6/fc7, no BN (2012)
 STEMS = ("imagenet", "small")
 GROUPS = (1, 2)
 SMALL_WIDTH_DIVISOR = 4
@@ -175,7 +176,8 @@ def alexnet(
             with the ImageNet stem, off otherwise (torchvision has none).
         filters: the five conv widths; None: the plan's, or a quarter of them with ``stem="small"``.
         fc_units: width of fc6 and fc7; None: 4096, or 512 with ``stem="small"``.
-        regularization: ``zoo.Regularization``. ``keep_prob`` sets the two dropouts (the paper used 0.5),
+        regularization: ``zoo.Regularization``; None: the paper's (dropout 0.5 in fc6 and fc7, no BN); a
+            dict changes only the fields it names. ``keep_prob`` sets the two dropouts,
             ``batch_norm`` puts BN after every conv and after fc6 and fc7 (never on the output), ``l1``/``l2``
             penalize every conv and dense kernel.
         name: the model's name; None: ``alexnet``, ``alexnet_torchvision``, ``alexnet_small`` …
@@ -183,7 +185,7 @@ def alexnet(
         (6×6×256 at the default sizes), optionally pooled (``pooling="avg"`` or ``"max"``).
     """
     owner = PUBLIC_NAMES.get((plan, stem), "alexnet") if isinstance(plan, str) and isinstance(stem, str) else "alexnet"
-    reg = as_regularization(regularization)
+    reg = as_regularization(regularization, PAPER_REGULARIZATION)
     _builder.check_head(owner, include_top, pooling, classes, classifier_activation)
     spec, groups, lrn, filters, fc_units, name = _check_options(
         owner, plan, stem, groups, lrn, filters, fc_units, name)

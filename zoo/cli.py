@@ -113,7 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     p_sum.add_argument("name")
     p_sum.add_argument("--input-shape", type=parse_shape, default=None)
     p_sum.add_argument("--classes", type=int, default=None)
-    p_sum.add_argument("--no-batch-norm", action="store_true", help="Regularization(batch_norm=False)")
+    p_sum.add_argument("--no-batch-norm", action="store_true",
+                       help="batch norm off, the rest of the model's own regularization kept")
     p_gc = sub.add_parser(
         "gradcheck", help="back-propagated gradients vs two-sided differences, in float64 (zoo.gradcheck)",
         description="Gradient check of a registered model on a small random batch: a sample of entries of "
@@ -187,7 +188,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.classes is not None:
         kwargs["classes"] = args.classes
     if args.no_batch_norm:
-        kwargs["regularization"] = zoo.Regularization(batch_norm=False)
+        kwargs["regularization"] = {"batch_norm": False}  # only BN off; the rest stays the paper's
     zoo.summary(entry.build(**kwargs))
     return 0
 

@@ -101,11 +101,12 @@ class _Variant:
     aux_pool: str  # "adaptive" (torchvision: AdaptiveAvgPool2d(4)) or "5x5/3" (the paper)
     lrn: bool  # default LRN with the ImageNet stem
     batch_norm: bool  # the form's batch norm, used when regularization is None
+    keep_prob: float  # the form's dropout before the classifier (paper 40 %, torchvision 20 %), likewise
 
 
 VARIANTS = {
-    "torchvision": _Variant(3, 2, "adaptive", False, True),
-    "paper": _Variant(5, 3, "5x5/3", True, False),
+    "torchvision": _Variant(3, 2, "adaptive", False, True, 0.8),
+    "paper": _Variant(5, 3, "5x5/3", True, False, 0.6),
 }
 
 
@@ -316,7 +317,8 @@ def googlenet(
             2×2 max pool 4, adaptive 4×4 aux pool; 6,624,904 parameters, 1.50 G MACs) or ``"paper"``
             (true 5×5, conv biases, no BN, 3×3 max pool 4, LRN, 5×5/3 aux pool; 6,998,552 parameters).
         regularization: ``zoo.Regularization``; None: the variant's own (BN for torchvision, none for the
-            paper). ``keep_prob``: dropout before the classifier (paper 0.6, torchvision 0.8); ``batch_norm``:
+            paper; dropout 0.6 / 0.8 keep; a dict changes only the fields it names). ``keep_prob``: dropout
+            before the classifier (paper 0.6, torchvision 0.8); ``batch_norm``:
             BN after every conv; ``l1``/``l2``: every conv and dense kernel, aux heads included.
         stem: ``"imagenet"`` (7×7/2 conv, at least 15×15 for torchvision, 31×31 for the paper) or
             ``"small"`` (3×3/1 conv + one pool, a quarter of the widths; default input 32×32×3, works from
@@ -338,7 +340,7 @@ def googlenet(
     _builder.check_head(owner, include_top, pooling, classes, classifier_activation)
     spec, kernel_size_5x5, lrn, divisor, name = _check_options(
         owner, variant, stem, aux_logits, include_top, aux_keep_prob, kernel_size_5x5, lrn, width_divisor, name)
-    reg = Regularization(batch_norm=spec.batch_norm) if regularization is None else as_regularization(regularization)
+    reg = as_regularization(regularization, Regularization(batch_norm=spec.batch_norm, keep_prob=spec.keep_prob))
     default_shape = (224, 224, 3) if stem == "imagenet" else SMALL_DEFAULT_SHAPE
     hint = ("use googlenet_small (zoo.googlenet_small(...) or stem='small') for small images"
             if stem == "imagenet" else "")

@@ -26,6 +26,7 @@ from zoo.layers import Resize, conv_bn_act, dense_bn_act
 from zoo.registry import register_model
 from zoo.regularization import Regularization, as_regularization
 
+PAPER_REGULARIZATION = Regularization.none()  # LeNet-5 had no penalty, dropout or batch norm
 POOLS = {"avg": keras.layers.AveragePooling2D, "max": keras.layers.MaxPooling2D}
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "elu", "gelu", "leaky_relu")
 
@@ -49,13 +50,14 @@ def lenet5(
         activation: ``"tanh"`` (classic, Glorot init) or ``"relu"`` (modern, He init), or another of
             ``ACTIVATIONS``.
         subsampling: ``"avg"`` (classic S2/S4) or ``"max"`` (modern).
-        regularization: ``zoo.Regularization``; BN goes after C1, C3, C5 and F6 (never on the output),
-            dropout (``keep_prob``) after C5 and F6.
+        regularization: ``zoo.Regularization``; None: the paper's (none: 61,706 parameters). BN goes
+            after C1, C3, C5 and F6 (never on the output), dropout (``keep_prob``) after C5 and F6. A dict
+            changes only the fields it names.
         The rest: as in ``keras.applications``. With ``include_top=False`` the model ends at S4 (5×5×16),
         optionally pooled.
     """
     owner = "lenet5"
-    reg = as_regularization(regularization)
+    reg = as_regularization(regularization, PAPER_REGULARIZATION)
     _builder.check_head(owner, include_top, pooling, classes, classifier_activation)
     _builder.check_choice("activation", activation, ACTIVATIONS, owner)
     _builder.check_choice("subsampling", subsampling, tuple(POOLS), owner)

@@ -123,14 +123,18 @@ class Regularization:
 NO_REGULARIZATION = Regularization.none()
 
 
-def as_regularization(regularization: Regularization | dict | None) -> Regularization:
-    """Builders accept a Regularization, a dict of its fields, or None (the defaults)."""
+def as_regularization(regularization: Regularization | dict | None,
+                      paper: Regularization | None = None) -> Regularization:
+    """What a builder uses: ``None`` -> ``paper`` (the published model's own regularization; the defaults
+    without one); a ``Regularization`` as given, whole; a dict changes only the fields it names, over
+    ``paper``'s (``{"l2": 1e-4}`` on AlexNet keeps its dropout 0.5 and adds the penalty)."""
+    base = paper if paper is not None else Regularization()
     if regularization is None:
-        return Regularization()
+        return base
     if isinstance(regularization, Regularization):
         return regularization
     if isinstance(regularization, dict):
-        return Regularization.from_dict(regularization)
+        return Regularization.from_dict({**base.to_dict(), **regularization})
     raise ValueError(
         f"regularization must be a zoo.Regularization, a dict of its fields or None, got {regularization!r}"
     )
