@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from typing import Any, Sequence
 
@@ -214,9 +215,25 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def recipe_from_args(args: argparse.Namespace, model: str, preset_name: str):
+    """The Recipe the options describe; a bad value names the option (``--data``), not the field."""
     from recipes.recipe import preset
 
-    return preset(model, preset_name, **overrides_from_args(args))
+    try:
+        return preset(model, preset_name, **overrides_from_args(args))
+    except ValueError as error:
+        raise ValueError(as_option_names(str(error))) from None
+
+
+OPTION_OF_FIELD = {"learning_rate": "--lr", "augmentation": "--augment"}  # the rest: --field-name
+
+
+def as_option_names(message: str) -> str:
+    """``Recipe.keep_prob must …`` -> ``--keep-prob must …`` (the command line's names for the fields)."""
+    def option(match: re.Match) -> str:
+        field = match.group(1)
+        return OPTION_OF_FIELD.get(field, "--" + field.replace("_", "-"))
+
+    return re.sub(r"\bRecipe\.([a-z][a-z0-9_]*)", option, message)
 
 
 def _family_models(family: str) -> list[str]:

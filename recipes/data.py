@@ -422,6 +422,9 @@ def _load_imdb(num_words: int = 20000, maxlen: int = 200, download: bool = True,
 
 def _load_npz(path: str, **_: Any) -> _Raw:
     """``x_train``, ``y_train``, optional ``x_test`` + ``y_test``, ``class_names`` (strings), ``domain``."""
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):  # np.load would try it as a pickle
+        raise DataError(f"{path}: not a readable .npz archive (np.savez writes one, with x_train, y_train[, "
+                        f"x_test, y_test])")
     try:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -689,7 +692,8 @@ def _split(raw: _Raw, validation_fraction: float, seed: int, limit: int | None,
     n_val = int(round(validation_fraction * len(y_train)))
     if n_val < 1:
         raise DataError(f"{name}: the validation split is empty (validation_fraction={validation_fraction} of "
-                        f"{len(y_train)} training examples); raise validation_fraction or limit")
+                        f"{len(y_train)} training examples); use more training examples (a larger limit, "
+                        f"--limit on a command line) or a larger validation_fraction")
     if n_val >= len(y_train):
         raise DataError(f"{name}: the training split is empty after carving {n_val} validation examples "
                         f"from {len(y_train)}; lower validation_fraction")

@@ -182,6 +182,14 @@ def family_defaults(model: str) -> FamilyDefaults:
 
 
 # -- field checks ------------------------------------------------------------------------------------
+def _did_you_mean(value: str, allowed: Any) -> str:
+    """`` (did you mean 'digits'?)`` for a near miss, else ""."""
+    import difflib
+
+    close = difflib.get_close_matches(str(value).replace("-", "_").lower(), list(allowed), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _bad(field: str, allowed: str, value: Any) -> ValueError:
     return ValueError(f"Recipe.{field} must be {allowed}; got {value!r}")
 
@@ -317,7 +325,8 @@ class Recipe:
         if not looks_like_path(self.data):
             datasets = _datasets()
             if self.data not in datasets:
-                raise _bad("data", f"one of {', '.join(datasets)} or a folder / .npz path", self.data)
+                raise ValueError(f"Recipe.data must be one of {', '.join(datasets)} or a folder / .npz path; "
+                                 f"got {self.data!r}{_did_you_mean(self.data, datasets)}")
         _choice("preset", self.preset, PRESETS + (CUSTOM,))
         if not isinstance(self.model_kwargs, Mapping):
             raise _bad("model_kwargs", "a dict of builder arguments", self.model_kwargs)

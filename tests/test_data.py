@@ -289,6 +289,14 @@ def test_npz_object_arrays_are_refused(tmp_path):
         load_data(str(path))
 
 
+def test_a_text_file_named_npz_is_not_an_archive_not_a_pickle(tmp_path):
+    path = tmp_path / "x.npz"
+    path.write_text("hello")  # np.load alone would say "contains pickled (object) data"
+    with pytest.raises(DataError, match="x.npz: not a readable .npz archive") as info:
+        load_data(str(path))
+    assert "pickle" not in str(info.value)
+
+
 @pytest.mark.parametrize("case, message", [
     ("nan", r"bad.npz\[x_train\]: 1 values are NaN or inf"),
     ("inf", r"bad.npz\[x_test\]: 1 values are NaN or inf"),
