@@ -182,3 +182,11 @@ def test_a_dict_changes_only_what_it_names_over_the_paper_a_regularization_repla
     whole = zoo.alexnet_small(regularization=zoo.Regularization(l2=1e-4))  # keep_prob 1, BN on: as named
     assert not any(isinstance(layer, keras.layers.Dropout) for layer in whole.layers)
     assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in whole.layers)
+
+
+@pytest.mark.parametrize("name", ["resnet50", "resnet20", "googlenet_small"])
+def test_without_the_top_the_default_input_is_any_size_as_in_keras_applications(name):
+    model = zoo.build(name, include_top=False, pooling="avg")
+    assert model.input_shape[1:3] == (None, None)
+    for size in (32, 48):
+        assert model.predict(np.zeros((1, size, size, 3), "float32"), verbose=0).shape[0] == 1

@@ -342,6 +342,8 @@ def googlenet(
         owner, variant, stem, aux_logits, include_top, aux_keep_prob, kernel_size_5x5, lrn, width_divisor, name)
     reg = as_regularization(regularization, Regularization(batch_norm=spec.batch_norm, keep_prob=spec.keep_prob))
     default_shape = (224, 224, 3) if stem == "imagenet" else SMALL_DEFAULT_SHAPE
+    if not include_top:  # fully convolutional without the top: any size, as keras.applications leaves it
+        default_shape = (None, None, default_shape[-1])
     hint = ("use googlenet_small (zoo.googlenet_small(...) or stem='small') for small images"
             if stem == "imagenet" else "")
     inputs, x, _ = _builder.image_input(owner, input_shape, input_tensor, default_shape,

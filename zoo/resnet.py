@@ -276,6 +276,8 @@ def _resnet(owner: str, *, stem, kind: BlockKind, blocks: Sequence[int], widths:
     """Stem -> stages ``conv2, conv3, …`` -> (v2: BN-ReLU) -> keras.applications head."""
     _builder.check_head(owner, include_top, pooling, classes, classifier_activation)
     _builder.check_choice("downsample", downsample, DOWNSAMPLE, owner)
+    if not include_top:  # fully convolutional without the top: any size, as keras.applications leaves it
+        default_shape = (None, None, default_shape[-1])
     inputs, x, _ = _builder.image_input(owner, input_shape, input_tensor, default_shape, min_size, hint)
     x = stem(x, opts)
     plan = _block_strides(blocks, stage_strides, downsample)
