@@ -96,3 +96,20 @@ def test_trains_one_step_and_round_trips(name, tmp_path):
     model.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)
     np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+
+
+BIG = {n for n in zoo.list_models() if (zoo.get_entry(n).params or 0) > 30_000_000}  # 45-61 M weights each
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in BIG else n
+                                  for n in zoo.list_models()])
+def test_the_default_call_has_the_count_zoo_list_shows(name):
+    """``zoo list``'s parameters column is each default call's count_params(). Global-pooling models count
+    the same at any input size, so those are built at their small input (quicker)."""
+    keras.backend.clear_session()
+    entry = zoo.get_entry(name)
+    assert entry.params is not None, f"{name} is registered without its parameter count"
+    size_free = entry.family in ("resnet", "inception")
+    small = (*entry.small_input_shape[:2], entry.default_input_shape[-1])  # the default channels
+    model = zoo.build(name, input_shape=small) if size_free else zoo.build(name)
+    assert model.count_params() == entry.params

@@ -142,7 +142,7 @@ def _check_options(owner: str, plan: str, stem: str, groups: int | None, lrn: bo
     return spec, groups, lrn, filters, fc_units, name
 
 
-@register_model("alexnet", family="alexnet", default_input_shape=(227, 227, 3),
+@register_model("alexnet", params=60_965_224, family="alexnet", default_input_shape=(227, 227, 3),
                 small_input_shape=(67, 67, 3))
 def alexnet(
     include_top: bool = True,
@@ -255,12 +255,12 @@ PUBLIC_NAMES = {("paper", "imagenet"): "alexnet", ("torchvision", "imagenet"): "
                 ("paper", "small"): "alexnet_small"}
 
 register_variant(
-    "alexnet_torchvision", alexnet, family="alexnet", default_input_shape=(224, 224, 3),
+    "alexnet_torchvision", alexnet, params=61_100_840, family="alexnet", default_input_shape=(224, 224, 3),
     small_input_shape=(63, 63, 3), plan="torchvision",
     description="AlexNet with torchvision's channel plan and padding: 61,100,840 parameters at 224×224×3",
 )
 register_variant(
-    "alexnet_small", alexnet, family="alexnet", default_input_shape=SMALL_DEFAULT_SHAPE,
+    "alexnet_small", alexnet, params=1_533_384, family="alexnet", default_input_shape=SMALL_DEFAULT_SHAPE,
     small_input_shape=(8, 8, 1), stem="small",
     description="AlexNet's five convs with a small-image stem (3×3/1 conv1, 'same' pools) for 8×8 … 32×32",
 )

@@ -177,9 +177,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "gradcheck":
         return _gradcheck(args)
     if args.command == "list":
+        print(f"{'name':<22} {'family':<10} {'default input':<16} {'parameters':>12}  description")
         for name in zoo.list_models(args.pattern):
             entry = zoo.get_entry(name)
-            print(f"{name:<24} {entry.family:<10} {str(entry.default_input_shape):<16} {entry.description}")
+            params = "-" if entry.params is None else f"{entry.params:,}"
+            print(f"{name:<22} {entry.family:<10} {str(entry.default_input_shape):<16} {params:>12}  "
+                  f"{entry.description}")
         return 0
     entry = zoo.get_entry(args.name)
     kwargs = {}

@@ -291,7 +291,7 @@ def _lrn(x, name: str):
     return LocalResponseNormalization(depth_radius=2, bias=1.0, alpha=1e-4 / 5, beta=0.75, name=name)(x)
 
 
-@register_model("googlenet", family="inception", default_input_shape=(224, 224, 3),
+@register_model("googlenet", params=6_639_464, family="inception", default_input_shape=(224, 224, 3),
                 small_input_shape=(15, 15, 3))
 def googlenet(
     include_top: bool = True,
@@ -390,7 +390,7 @@ def googlenet(
 
 
 register_variant(
-    "googlenet_small", googlenet, family="inception", default_input_shape=SMALL_DEFAULT_SHAPE,
+    "googlenet_small", googlenet, params=606_776, family="inception", default_input_shape=SMALL_DEFAULT_SHAPE,
     small_input_shape=(8, 8, 1), stem="small",
     description="GoogLeNet's nine Inception modules at a quarter width with a 3×3 stem, for 8×8 … 32×32",
 )

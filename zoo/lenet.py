@@ -31,7 +31,7 @@ POOLS = {"avg": keras.layers.AveragePooling2D, "max": keras.layers.MaxPooling2D}
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "elu", "gelu", "leaky_relu")
 
 
-@register_model("lenet5", family="lenet", default_input_shape=(32, 32, 1), small_input_shape=(8, 8, 1))
+@register_model("lenet5", params=61_706, family="lenet", default_input_shape=(32, 32, 1), small_input_shape=(8, 8, 1))
 def lenet5(
     include_top: bool = True,
     input_shape: Sequence[int] | None = None,

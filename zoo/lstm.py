@@ -229,7 +229,7 @@ def _common_checks(owner: str, include_top, pooling, classes, classifier_activat
 
 
 # -- public builders ---------------------------------------------------------------------------------
-@register_model("lstm", family="lstm", kind="sequence", default_input_shape=(28, 28), small_input_shape=(8, 8))
+@register_model("lstm", params=81_674, family="lstm", kind="sequence", default_input_shape=(28, 28), small_input_shape=(8, 8))
 def lstm(
     include_top: bool = True,
     input_shape: Sequence[int | None] | None = None,
@@ -276,7 +276,7 @@ def lstm(
     return _builder.finish(inputs, x, input_tensor, name)
 
 
-@register_model("lstm_text", family="lstm", kind="text", default_input_shape=(200,), small_input_shape=(16,))
+@register_model("lstm_text", params=2_691_842, family="lstm", kind="text", default_input_shape=(200,), small_input_shape=(16,))
 def lstm_text(
     include_top: bool = True,
     input_shape: Sequence[int | None] | None = None,

@@ -40,6 +40,7 @@ class ModelEntry:
     kind: str = "image"
     fixed_kwargs: dict = dataclasses.field(default_factory=dict)
     description: str = ""
+    params: int | None = None  # the default call's count_params() (what `zoo list` shows; tests check it)
 
     def build(self, **kwargs: Any) -> keras.Model:
         """The model; ``weights`` (None, a ``.weights.h5`` file, ``"imagenet"``) as ``zoo.weights``."""
@@ -67,13 +68,13 @@ def _add(entry: ModelEntry) -> None:
 
 
 def register_model(name: str | None = None, *, family: str, default_input_shape: tuple,
-                   small_input_shape: tuple, kind: str = "image", description: str = ""):
+                   small_input_shape: tuple, kind: str = "image", description: str = "", params: int | None = None):
     """Decorator: register a builder under ``name`` (default: the function's name)."""
 
     def decorate(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
         public = _accepting_weights(name or builder.__name__, builder)
         _add(ModelEntry(name or builder.__name__, public, family, tuple(default_input_shape),
-                        tuple(small_input_shape), kind, {}, description or _first_line(builder)))
+                        tuple(small_input_shape), kind, {}, description or _first_line(builder), params))
         return public
 
     return decorate
@@ -81,10 +82,11 @@ def register_model(name: str | None = None, *, family: str, default_input_shape:
 
 def register_variant(name: str, builder: Callable[..., keras.Model], *, family: str,
                      default_input_shape: tuple, small_input_shape: tuple, kind: str = "image",
-                     description: str = "", **fixed_kwargs: Any) -> Callable[..., keras.Model]:
+                     description: str = "", params: int | None = None,
+                     **fixed_kwargs: Any) -> Callable[..., keras.Model]:
     """Register ``builder`` with some arguments fixed (a depth, a stem); returns the bound builder."""
     entry = ModelEntry(name, builder, family, tuple(default_input_shape), tuple(small_input_shape), kind,
-                       dict(fixed_kwargs), description or _first_line(builder))
+                       dict(fixed_kwargs), description or _first_line(builder), params)
     _add(entry)
     return _accepting_weights(name, functools.partial(builder, **fixed_kwargs))
 

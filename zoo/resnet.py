@@ -406,7 +406,7 @@ def _cifar(**shapes: Any):
                           small_input_shape=CIFAR_SMALL_SHAPE, **shapes)
 
 
-@_imagenet()
+@_imagenet(params=11_699_112)
 def resnet18(include_top: bool = True, input_shape: Sequence[int] | None = None, input_tensor=None,
              pooling: str | None = None, classes: int = 1000, classifier_activation: str | None = "softmax",
              name: str = "resnet18", regularization: Regularization | dict | None = None,
@@ -417,7 +417,7 @@ def resnet18(include_top: bool = True, input_shape: Sequence[int] | None = None,
                            **_fixed("resnet18", "imagenet_resnet", options))
 
 
-@_imagenet()
+@_imagenet(params=21_814_696)
 def resnet34(include_top: bool = True, input_shape: Sequence[int] | None = None, input_tensor=None,
              pooling: str | None = None, classes: int = 1000, classifier_activation: str | None = "softmax",
              name: str = "resnet34", regularization: Regularization | dict | None = None,
@@ -428,7 +428,7 @@ def resnet34(include_top: bool = True, input_shape: Sequence[int] | None = None,
                            **_fixed("resnet34", "imagenet_resnet", options))
 
 
-@_imagenet()
+@_imagenet(params=25_610_152)
 def resnet50(include_top: bool = True, input_shape: Sequence[int] | None = None, input_tensor=None,
              pooling: str | None = None, classes: int = 1000, classifier_activation: str | None = "softmax",
              name: str = "resnet50", regularization: Regularization | dict | None = None,
@@ -439,7 +439,7 @@ def resnet50(include_top: bool = True, input_shape: Sequence[int] | None = None,
                            **_fixed("resnet50", "imagenet_resnet", options))
 
 
-@_imagenet()
+@_imagenet(params=44_654_504)
 def resnet101(include_top: bool = True, input_shape: Sequence[int] | None = None, input_tensor=None,
               pooling: str | None = None, classes: int = 1000, classifier_activation: str | None = "softmax",
               name: str = "resnet101", regularization: Regularization | dict | None = None,
@@ -450,7 +450,7 @@ def resnet101(include_top: bool = True, input_shape: Sequence[int] | None = None
                            **_fixed("resnet101", "imagenet_resnet", options))
 
 
-@_imagenet()
+@_imagenet(params=60_344_232)
 def resnet152(include_top: bool = True, input_shape: Sequence[int] | None = None, input_tensor=None,
               pooling: str | None = None, classes: int = 1000, classifier_activation: str | None = "softmax",
               name: str = "resnet152", regularization: Regularization | dict | None = None,
@@ -461,7 +461,7 @@ def resnet152(include_top: bool = True, input_shape: Sequence[int] | None = None
                            **_fixed("resnet152", "imagenet_resnet", options))
 
 
-@_imagenet()
+@_imagenet(params=25_594_792)
 def resnet50v2(include_top: bool = True, input_shape: Sequence[int] | None = None, input_tensor=None,
                pooling: str | None = None, classes: int = 1000, classifier_activation: str | None = "softmax",
                name: str = "resnet50v2", regularization: Regularization | dict | None = None,
@@ -475,7 +475,7 @@ def resnet50v2(include_top: bool = True, input_shape: Sequence[int] | None = Non
                            **_fixed("resnet50v2", "imagenet_resnet", options))
 
 
-@_imagenet()
+@_imagenet(params=44_639_144)
 def resnet101v2(include_top: bool = True, input_shape: Sequence[int] | None = None, input_tensor=None,
                 pooling: str | None = None, classes: int = 1000, classifier_activation: str | None = "softmax",
                 name: str = "resnet101v2", regularization: Regularization | dict | None = None,
@@ -489,7 +489,7 @@ def resnet101v2(include_top: bool = True, input_shape: Sequence[int] | None = No
                            **_fixed("resnet101v2", "imagenet_resnet", options))
 
 
-@_imagenet()
+@_imagenet(params=60_328_872)
 def resnet152v2(include_top: bool = True, input_shape: Sequence[int] | None = None, input_tensor=None,
                 pooling: str | None = None, classes: int = 1000, classifier_activation: str | None = "softmax",
                 name: str = "resnet152v2", regularization: Regularization | dict | None = None,
@@ -503,7 +503,7 @@ def resnet152v2(include_top: bool = True, input_shape: Sequence[int] | None = No
                            **_fixed("resnet152v2", "imagenet_resnet", options))
 
 
-@_cifar()
+@_cifar(params=271_098)
 def resnet20(include_top: bool = True, input_shape: Sequence[int] | None = None, input_tensor=None,
              pooling: str | None = None, classes: int = 10, classifier_activation: str | None = "softmax",
              name: str = "resnet20", regularization: Regularization | dict | None = None,
@@ -514,7 +514,7 @@ def resnet20(include_top: bool = True, input_shape: Sequence[int] | None = None,
                         **_fixed("resnet20", "cifar_resnet", options))
 
 
-@_cifar()
+@_cifar(params=466_426)
 def resnet32(include_top: bool = True, input_shape: Sequence[int] | None = None, input_tensor=None,
              pooling: str | None = None, classes: int = 10, classifier_activation: str | None = "softmax",
              name: str = "resnet32", regularization: Regularization | dict | None = None,
@@ -525,7 +525,7 @@ def resnet32(include_top: bool = True, input_shape: Sequence[int] | None = None,
                         **_fixed("resnet32", "cifar_resnet", options))
 
 
-@_cifar()
+@_cifar(params=661_754)
 def resnet44(include_top: bool = True, input_shape: Sequence[int] | None = None, input_tensor=None,
              pooling: str | None = None, classes: int = 10, classifier_activation: str | None = "softmax",
              name: str = "resnet44", regularization: Regularization | dict | None = None,
@@ -536,7 +536,7 @@ def resnet44(include_top: bool = True, input_shape: Sequence[int] | None = None,
                         **_fixed("resnet44", "cifar_resnet", options))
 
 
-@_cifar()
+@_cifar(params=857_082)
 def resnet56(include_top: bool = True, input_shape: Sequence[int] | None = None, input_tensor=None,
              pooling: str | None = None, classes: int = 10, classifier_activation: str | None = "softmax",
              name: str = "resnet56", regularization: Regularization | dict | None = None,
@@ -547,7 +547,7 @@ def resnet56(include_top: bool = True, input_shape: Sequence[int] | None = None,
                         **_fixed("resnet56", "cifar_resnet", options))
 
 
-@_cifar()
+@_cifar(params=1_736_058)
 def resnet110(include_top: bool = True, input_shape: Sequence[int] | None = None, input_tensor=None,
               pooling: str | None = None, classes: int = 10, classifier_activation: str | None = "softmax",
               name: str = "resnet110", regularization: Regularization | dict | None = None,
