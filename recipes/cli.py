@@ -22,7 +22,7 @@ import re
 import sys
 from typing import Any, Sequence
 
-from zoo.cli import ArgumentParser, cli_main
+from zoo.cli import ArgumentParser, cli_main, defaults_formatter
 
 __all__ = ["build_parser", "add_training_options", "overrides_from_args", "script_main", "recipe_from_args",
            "ensure_importable"]
@@ -118,8 +118,8 @@ def add_training_options(parser: argparse.ArgumentParser, *, default_data: str =
     data.add_argument("--data", default=default_data,
                       help=f"digits, mnist, fashion_mnist, cifar10, imdb, a folder or an .npz (default {default_data})")
     data.add_argument("--data-dir", default=None, help="where the data files are (default: ZOO_DATA_DIR, caches)")
-    data.add_argument("--limit", type=_limit, default=None, help="at most this many training examples")
-    data.add_argument("--test-limit", type=_positive_int, default=None, help="at most this many test examples")
+    data.add_argument("--limit", type=_limit, default=None, help="at most this many training examples (default: all)")
+    data.add_argument("--test-limit", type=_positive_int, default=None, help="at most this many test examples (default: all)")
     data.add_argument("--baseline-error", type=_error_rate, default=None,
                       help="human / Bayes error for the verdict (default: the data set's estimate)")
 
@@ -181,7 +181,7 @@ def build_parser(prog: str, *, description: str = "", default_model: str | None 
     from recipes.recipe import PRESETS
 
     parser = ArgumentParser(prog=prog, description=description,
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                            formatter_class=defaults_formatter("the preset's or the family's"))
     if default_model is None:
         parser.add_argument("--model", required=True, help="a registered zoo model (python -m zoo list)")
     else:
@@ -191,7 +191,8 @@ def build_parser(prog: str, *, description: str = "", default_model: str | None 
                         help="what to regularize (see recipes.recipe)")
     add_training_options(parser, default_data=default_data)
     parser.add_argument("--folds", type=_folds, default=None, metavar="K",
-                        help="K-fold cross-validation (K >= 2) of train+validation: K runs, a mean ± std summary")
+                        help="K-fold cross-validation (K >= 2) of train+validation: K runs, a mean ± std summary "
+                             "(default: off, one run)")
     return parser
 
 

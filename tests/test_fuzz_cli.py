@@ -131,3 +131,17 @@ def test_fuzzed_command_lines_exit_0_or_2_with_one_line_and_write_nothing_on_err
 
     check()
     assert seen["runs"] >= EXAMPLES and 0 < seen["errors"] < seen["runs"], seen
+
+
+@pytest.mark.parametrize("cli, argv", [("zoo", ["--help"]), ("zoo", ["summary", "--help"]), ("recipe", ["--help"]),
+                                       ("tuning", ["--help"]), ("compare", ["--help"])])
+def test_help_states_each_default_once(cli, argv):
+    import re
+
+    code, out, err = _invoke(_mains()[cli], argv)
+    assert code == 0 and err == ""
+    assert "(default: None)" not in out and "(default: True)" not in out and "(default: False)" not in out
+    body = out.split("options:", 1)[1]
+    blocks = re.split(r"\n  (?=-)", body)  # one block per option
+    for block in blocks:
+        assert block.count("default") <= 1, block

@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", default=None, help="digits (default), mnist, fashion_mnist, cifar10, imdb, "
                                                      "a folder or an .npz")
     parser.add_argument("--tuner", default="hyperband", help=f"one of {', '.join(TUNERS)} (default hyperband)")
-    parser.add_argument("--max-trials", type=_positive_int, default=10)
+    parser.add_argument("--max-trials", type=_positive_int, default=10, help="the most trials")
     parser.add_argument("--executions-per-trial", type=_positive_int, default=1,
                         help="trainings per trial with different seeds, averaged (default 1)")
     parser.add_argument("--folds", type=_positive_int, default=1,
@@ -66,13 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", default="best", help="the recipe the fixed settings come from and the space "
                                                          "centres on (recipes.recipe.PRESETS; default best: the "
                                                          "family's best measured recipe; baseline: none)")
-    parser.add_argument("--batch-size", type=_positive_int, default=None)
+    parser.add_argument("--batch-size", type=_positive_int, default=None,
+                        help="mini-batch size (default: the recipe's)")
     parser.add_argument("--patience", type=_positive_int, default=None,
                         help="early-stopping patience inside every trial (default the family's)")
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="the oracle's and every trial's seed (default: the recipe's, 0)")
     parser.add_argument("--limit", type=_positive_int, default=None, help="at most this many training examples")
-    parser.add_argument("--test-limit", type=_positive_int, default=None)
-    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--test-limit", type=_positive_int, default=None,
+                        help="at most this many test examples (default: all)")
+    parser.add_argument("--data-dir", default=None, help="where the data files are (default: ZOO_DATA_DIR, caches)")
     parser.add_argument("--directory", default="tuning_runs", help="where search folders go (default tuning_runs)")
     parser.add_argument("--project-name", default=None, help="default <model>_<data>_<tuner>")
     parser.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")

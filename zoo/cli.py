@@ -17,14 +17,39 @@ class UsageError(Exception):
     """A bad command-line argument: printed as one line, exit status 2."""
 
 
+class DefaultsOnceFormatter(argparse.HelpFormatter):
+    """Help that states each option's default once: appended as ``(default: X)`` unless the help text
+    already says it, never for flags; an option whose default is None says ``none_means`` (e.g. "the
+    preset's") or nothing."""
+
+    none_means = ""
+    _FLAGS = (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._StoreConstAction,
+              argparse._HelpAction, argparse._VersionAction, argparse._AppendAction)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or "default" in text or isinstance(action, self._FLAGS) \
+                or action.default is argparse.SUPPRESS:
+            return text
+        if action.default is None:
+            return f"{text} (default: {self.none_means})" if self.none_means else text
+        return f"{text} (default: %(default)s)"
+
+
+def defaults_formatter(none_means: str = "") -> type:
+    """A :class:`DefaultsOnceFormatter` whose None defaults read ``(default: <none_means>)``."""
+    return type("DefaultsFormatter", (DefaultsOnceFormatter,), {"none_means": none_means})
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that raises :class:`UsageError` instead of printing usage and exiting (one-line errors).
 
     Every command line of the project (``zoo``, the recipes, ``python -m tuning``) uses it with
-    :func:`cli_main`.
+    :func:`cli_main`; its help states each default once (:class:`DefaultsOnceFormatter`).
     """
 
     def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", DefaultsOnceFormatter)
         super().__init__(*args, **kwargs)
         self.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
 
@@ -110,9 +135,10 @@ def _parser() -> argparse.ArgumentParser:
     p_list = sub.add_parser("list", help="list registered models")
     p_list.add_argument("pattern", nargs="?", default=None, help="shell-style filter, e.g. 'resnet*'")
     p_sum = sub.add_parser("summary", help="per-layer output shape, parameters, MACs and totals")
-    p_sum.add_argument("name")
-    p_sum.add_argument("--input-shape", type=parse_shape, default=None)
-    p_sum.add_argument("--classes", type=int, default=None)
+    p_sum.add_argument("name", help="a registered model (zoo list)")
+    p_sum.add_argument("--input-shape", type=parse_shape, default=None,
+                       help="H,W,C (or T,F for sequences; default: the model's own)")
+    p_sum.add_argument("--classes", type=int, default=None, help="output classes (default: the model's own)")
     p_sum.add_argument("--no-batch-norm", action="store_true",
                        help="batch norm off, the rest of the model's own regularization kept")
     p_gc = sub.add_parser(
