@@ -249,11 +249,13 @@ def _check_variant(prog: str, variant: str, variants: Sequence[str]) -> None:
 
 
 def print_outcome(result, verbose: int) -> None:
-    from recipes.train import summary_line
+    from recipes.train import smoke_note, summary_line
 
     if verbose == 0:  # run() prints these itself when verbose
         print(summary_line(result.metrics, result.folder))
         print(result.verdict.text)
+        if result.metrics.get("smoke_run"):
+            print(smoke_note(result.metrics))
 
 
 def script_main(argv: Sequence[str] | None, *, prog: str, default_model: str | None, family: str | None = None,

@@ -158,13 +158,21 @@ def _run(recipe: Recipe, out: str | os.PathLike, *, verbose: int, quick: bool, t
         history = read_history(opened.work / "history.csv")
         wall = opened.state["wall_time_s"] + time.perf_counter() - t0
         metrics, verdict = run_metrics(prepared, history, wall_time_s=wall, resumed_from_epoch=opened.initial_epoch)
-        opened.finish(prepared.model, metrics, verdict.text,
-                      title=f"{recipe.model} on {recipe.data_label} ({recipe.preset})")
+        metrics["smoke_run"] = bool(quick)
+        text = verdict.text + (f"\n{smoke_note(metrics)}" if quick else "")
+        opened.finish(prepared.model, metrics, text, title=f"{recipe.model} on {recipe.data_label} ({recipe.preset})")
     final = folder.publish()
     if verbose:
         print(summary_line(metrics, final))
-        print(verdict.text, flush=True)
+        print(text, flush=True)
     return RunResult(folder=final, metrics=metrics, verdict=verdict, recipe=recipe)
+
+
+def smoke_note(metrics: dict[str, Any]) -> str:
+    """What a ``--quick`` run's verdict.txt and output add: it is a smoke run, not a measurement."""
+    return (f"Smoke run (--quick: {metrics['epochs_run']} epochs on {metrics['train_examples']} training "
+            f"examples): it checks that the recipe runs end to end; its accuracy and the verdict above say "
+            f"nothing about the recipe (metrics.json has smoke_run: true).")
 
 
 def run_metrics(prepared: pipeline.Prepared, history: dict[str, list[float]], *, wall_time_s: float,

@@ -18,7 +18,7 @@ SCRIPTS = {  # script -> the model it trains by default
 }
 METRIC_KEYS = {
     "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy", "best_epoch",
-    "epochs_run", "wall_time_s", "params", "macs", "kernel_sparsity", "l1", "l2", "keep_prob", "batch_norm", "augmentation",
+    "epochs_run", "wall_time_s", "params", "macs", "kernel_sparsity", "smoke_run", "l1", "l2", "keep_prob", "batch_norm", "augmentation",
     "verdict",
 }
 RUN_FILES = {"config.json", "history.csv", "metrics.json", "model.keras", "curves.png", "verdict.txt", "best.keras"}
@@ -55,6 +55,8 @@ def test_script_quick_run_writes_a_complete_run_folder(script, run_cli, tmp_path
     assert config["model"] == model and config["epochs"] == 2
     assert f"test accuracy {metrics['test_accuracy']:.4f}" in result.stdout
     assert f"Verdict: {metrics['verdict']['kind']}" in result.stdout
+    assert metrics["smoke_run"] is True and "Smoke run (--quick: 2 epochs" in result.stdout
+    assert "Smoke run" in (folder / "verdict.txt").read_text()  # the run folder says so too
     assert not (out / ".inprogress").exists()
     # what the run folder holds is the inference model: no augmentation, dropout or batch statistics
     from recipes.data import load_data
