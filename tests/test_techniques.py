@@ -213,7 +213,7 @@ def test_mixing_is_refused_where_it_does_not_fit():
     (["--mixup", "-1"], ["--mixup", ">= 0"]),
     (["--cutmix", "nan"], ["--cutmix"]),
     (["--tta", "flip"], ["tta='flip' does not fit digits"]),
-    (["--warmup-epochs", "30"], ["warmup_epochs", "< epochs"]),
+    (["--warmup-epochs", "30"], ["--warmup-epochs", "< epochs"]),
 ])
 def test_bad_technique_values_exit_2_with_one_line(argv, needles, tmp_path, capsys):
     from recipes.lenet5 import main
