@@ -345,17 +345,19 @@ class KilledAtWrite(BaseException):
 def test_a_search_killed_between_kerastuner_writes_resumes(splits, tmp_path, monkeypatch, trial_id, status):
     kwargs = dict(tuner="random", directory=tmp_path, project_name="killed", retrain=False,
                   **small(max_trials=3))
-    save_trial = kt.Oracle._save_trial
+    from tuning import recovery  # our oracles write trial.json through recovery's atomic writer
+
+    save_trial = recovery._save_trial
 
     def save_then_die(oracle, trial):
         save_trial(oracle, trial)
         if trial.trial_id == trial_id and trial.status == status:
             raise KilledAtWrite
 
-    monkeypatch.setattr(kt.Oracle, "_save_trial", save_then_die)
+    monkeypatch.setattr(recovery, "_save_trial", save_then_die)
     with pytest.raises(KilledAtWrite):
         tuning.search("lenet5", splits, **kwargs)
-    monkeypatch.setattr(kt.Oracle, "_save_trial", save_trial)
+    monkeypatch.setattr(recovery, "_save_trial", save_trial)
     folder = str(tmp_path / "killed")
     before = trial_states(folder)
     finished = {t: open(os.path.join(folder, f"trial_{t}", "trial.json")).read()
