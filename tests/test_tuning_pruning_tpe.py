@@ -125,7 +125,7 @@ class StopAtTrainingRun(keras.callbacks.Callback):
 
 def test_tpe_proposes_values_inside_the_space_and_resumes_after_a_kill(splits, tmp_path):
     kwargs = dict(tuner="tpe", directory=tmp_path, project_name="tpe", max_trials=6, epochs=1, batch_size=32,
-                  retrain=False, verbose=0)
+                  retrain=False, verbose=0, preset="baseline")  # the lightest trials
     StopAtTrainingRun.count = 0
     with pytest.raises(KeyboardInterrupt):  # in the 5th trial: 3 random start-up draws, then TPE's
         tuning.search("lenet5", splits, callbacks=[StopAtTrainingRun()], **kwargs)
@@ -178,7 +178,7 @@ def test_tpe_without_optuna_exits_2_with_the_install_hint(tmp_path, monkeypatch,
 # -- parameter importance, progress ----------------------------------------------------------------------
 
 def test_importance_lists_every_searched_name_summing_to_one(splits, tmp_path):
-    result = tuning.search("lenet5", splits, tuner="random", directory=tmp_path, max_trials=6, epochs=1,
+    result = tuning.search("lenet5", splits, tuner="random", directory=tmp_path, max_trials=5, epochs=1,
                            batch_size=32, retrain=False, verbose=0)
     with open(os.path.join(result.directory, "importance.json")) as handle:
         saved = json.load(handle)["importance"]
@@ -195,21 +195,22 @@ def test_importance_lists_every_searched_name_summing_to_one(splits, tmp_path):
     assert result.space["batch_norm"] == Fixed(True)
 
 
-def test_one_line_per_epoch_at_verbose_2_one_per_trial_at_1_and_no_importance_from_2_trials(splits, tmp_path):
+def test_one_line_per_epoch_at_verbose_2_one_per_trial_at_1_and_no_importance_from_1_trial(splits, tmp_path):
     lines = []
-    result = tuning.search("lenet5", splits, tuner="random", directory=tmp_path, project_name="loud", max_trials=2,
-                           epochs=2, final_epochs=2, batch_size=32, verbose=2, progress=lines.append)
+    result = tuning.search("lenet5", splits, tuner="random", directory=tmp_path, project_name="loud", max_trials=1,
+                           epochs=2, final_epochs=2, batch_size=32, verbose=2, progress=lines.append,
+                           preset="baseline")
     epochs = [line for line in lines if " epoch " in line]
     assert [line.split()[:4] for line in epochs] == [
-        ["trial", "0", "epoch", "1/2"], ["trial", "0", "epoch", "2/2"], ["trial", "1", "epoch", "1/2"],
-        ["trial", "1", "epoch", "2/2"], ["final", "training", "epoch", "1/2"], ["final", "training", "epoch", "2/2"]]
-    assert all("val_accuracy=" in line for line in epochs[:4]) and epochs[0].rstrip().endswith("s")
+        ["trial", "0", "epoch", "1/2"], ["trial", "0", "epoch", "2/2"],
+        ["final", "training", "epoch", "1/2"], ["final", "training", "epoch", "2/2"]]
+    assert all("val_accuracy=" in line for line in epochs[:2]) and epochs[0].rstrip().endswith("s")
     # too few trials for importance: a note, not a crash
-    assert result.importance is None and "at least 5 completed trials, got 2" in result.importance_note
+    assert result.importance is None and "at least 5 completed trials, got 1" in result.importance_note
     assert not os.path.exists(os.path.join(result.directory, "importance.json"))
     quiet = []
     tuning.search("lenet5", splits, tuner="random", directory=tmp_path, project_name="quiet", max_trials=1,
-                  epochs=2, batch_size=32, retrain=False, verbose=1, progress=quiet.append)
+                  epochs=1, batch_size=32, retrain=False, verbose=1, progress=quiet.append, preset="baseline")
     assert not [line for line in quiet if " epoch " in line]
     assert sum(line.startswith("trial ") for line in quiet) == 1
 
@@ -230,7 +231,7 @@ def test_repeat_metrics_takes_each_trainings_best_epoch_and_the_standard_error()
 
 def test_a_cross_validated_objective_is_the_mean_of_its_fold_scores(splits, tmp_path):
     result = tuning.search("lenet5", splits, tuner="random", directory=tmp_path, max_trials=1, epochs=2, folds=3,
-                           fixed=FIXED, batch_size=32, retrain=False, verbose=0)
+                           fixed=FIXED, batch_size=32, retrain=False, verbose=0, preset="baseline")
     [record] = result.trials
     assert len(record.scores) == 3 and record.score == pytest.approx(sum(record.scores) / 3)
     mean = sum(record.scores) / 3
@@ -247,7 +248,8 @@ def test_a_cross_validated_objective_is_the_mean_of_its_fold_scores(splits, tmp_
 
 def test_executions_per_trial_record_each_execution_and_the_standard_error(splits, tmp_path):
     result = tuning.search("lenet5", splits, tuner="random", directory=tmp_path, max_trials=1, epochs=1,
-                           executions_per_trial=2, fixed=FIXED, batch_size=32, retrain=False, verbose=0)
+                           executions_per_trial=2, fixed=FIXED, batch_size=32, retrain=False, verbose=0,
+                           preset="baseline")
     [record] = result.trials
     assert len(record.scores) == 2 and record.score == pytest.approx(sum(record.scores) / 2)
     assert record.scores[0] != record.scores[1]  # the second execution trains on its own seed
