@@ -66,12 +66,12 @@ def importance_note(importance: Mapping[str, float]) -> str:
 
 def plot_importance(importance: Mapping[str, float], path: str, title: str = "") -> str:
     """``importance.png``: one horizontal bar per searched hyperparameter."""
-    import os
-
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+
+    from tuning.report import save_figure
 
     names = list(importance)[::-1]
     fig, ax = plt.subplots(figsize=(5.5, 0.5 * len(names) + 1.2))
@@ -80,9 +80,4 @@ def plot_importance(importance: Mapping[str, float], path: str, title: str = "")
     ax.set_xlabel("fANOVA importance (sums to 1)")
     ax.set_title(title or "hyperparameter importance", fontsize=10)
     ax.grid(True, axis="x", alpha=0.3)
-    fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path)

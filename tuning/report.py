@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from tuning.pruning import pruned_epoch
 
 __all__ = ["TrialRecord", "trial_records", "format_table", "format_value", "write_trials_csv",
-           "write_json", "plot_search", "progress_line", "epoch_line", "repeat_metrics", "PLOT_PANELS"]
+           "write_json", "plot_search", "progress_line", "epoch_line", "repeat_metrics", "save_figure", "PLOT_PANELS"]
 
 STATUS_ORDER = {"COMPLETED": 0, "PRUNED": 1, "RUNNING": 1, "INVALID": 2, "FAILED": 3, "STOPPED": 4, "IDLE": 5}
 # search.png: one panel per hyperparameter, in this order, with a log x axis where marked.
@@ -288,6 +288,13 @@ def plot_search(records: Sequence[TrialRecord], path: str, objective: str, *, di
     if best is not None:
         axes[0].legend(loc="best", fontsize=8)
     fig.suptitle(title or f"{len(done)} completed trials of {len(records)}", fontsize=10)
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: str) -> str:
+    """A search figure (tight layout, 110 dpi) written to ``path`` through a temporary file, then closed."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=110)
