@@ -8,12 +8,15 @@ Data: the first ``--train-images`` (2,000) Fashion-MNIST training images after a
 for validation (early stopping and the checkpoints watch them), and the full 10,000-image test set.
 Every preset of ``recipes.recipe.REGULARIZATION_PRESETS`` (baseline, l2, l1, dropout, batchnorm, augment, early_stopping,
 full) trains as the library ships it (``recipes.recipe.preset``; the family's optimizer, schedule and
-epochs), once per seed. The gap is train accuracy − test accuracy (train accuracy measured without
-dropout or augmentation, as the model predicts).
+epochs; λ of l2, l1 and full sized to the subset by ``recipes.recipe.data_sized_lambda``: ×26.7 on
+2,250 of 60,000 images), once per seed. The gap is train accuracy − test accuracy (train accuracy
+measured without dropout or augmentation, as the model predicts); sparsity is the share of kernel
+weights with |w| < 1e-3 (``zoo.kernel_sparsity``), which L1 raises and L2 does not.
 
 Writes ``bench/results/ablation.json`` (every run, then mean ± std per model and preset; a run already
-there with the same recipe is not trained again), ``bench/results/ablation.md`` and
-``bench/results/ablation.png``.
+there with the same recipe and a sparsity figure is not trained again), ``bench/results/ablation.md`` and
+``bench/results/ablation.png`` and ``bench/results/ablation_weights.png`` (the log10 |w| histograms of
+baseline, l2 and l1).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from bench import common  # noqa: E402
 
 MODELS = ("lenet5", "alexnet_small")
 VAL_IMAGES = 250
+HISTOGRAM_EDGES = [e / 10 for e in range(-70, 6)]  # log10 |w| bins of the weight histograms, 1e-7 … 3
+WEIGHT_PRESETS = ("baseline", "l2", "l1")          # the presets ablation_weights.png overlays
 
 
 def _presets() -> tuple[str, ...]:
@@ -52,23 +57,79 @@ def summarize(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for model in dict.fromkeys(r["model"] for r in runs):
         for name in _presets():
-            group = [r for r in runs if r["model"] == model and r["preset"] == name]
+            group = [r for r in runs if r["model"] == model and r["preset"] == name
+                     and "kernel_sparsity" in r]  # runs from before the sparsity figure wait to be redone
             if not group:
                 continue
             row: dict[str, Any] = {"model": model, "preset": name, "seeds": sorted(r["seed"] for r in group),
                                    "train_examples": group[0]["train_examples"]}
-            for key in ("train_accuracy", "test_accuracy", "gap", "epochs_run"):
+            for key in ("train_accuracy", "test_accuracy", "gap", "epochs_run", "kernel_sparsity", "l1", "l2"):
                 row[key], row[key + "_std"] = common.mean_std([r[key] for r in group])
             rows.append(row)
     return rows
 
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
-    head = ["model", "preset", "train acc.", "test acc.", "gap (train − test)", "epochs", "seeds"]
-    body = [[r["model"], r["preset"], f"{r['train_accuracy']:.3f} ± {r['train_accuracy_std']:.3f}",
+    head = ["model", "preset", "λ", "train acc.", "test acc.", "gap (train − test)", "\\|w\\| < 1e-3", "epochs",
+            "seeds"]
+    body = [[r["model"], r["preset"], _lambda(r), f"{r['train_accuracy']:.3f} ± {r['train_accuracy_std']:.3f}",
              f"{r['test_accuracy']:.3f} ± {r['test_accuracy_std']:.3f}", f"{r['gap']:+.3f} ± {r['gap_std']:.3f}",
-             f"{r['epochs_run']:.0f}", len(r["seeds"])] for r in rows]
+             f"{r['kernel_sparsity']:.1%}", f"{r['epochs_run']:.0f}", len(r["seeds"])] for r in rows]
     return common.markdown_table(head, body)
+
+
+def weight_histogram(folder) -> list[int]:
+    """Counts of log10 |w| of the run's kernel weights (``model.keras``) in ``HISTOGRAM_EDGES`` (the ends
+    take what lies beyond them)."""
+    import keras
+    import numpy as np
+
+    import zoo
+
+    zoo.load()  # registers the zoo's layers for loading
+    from zoo.regularize import kernel_values
+
+    values = kernel_values(keras.models.load_model(os.path.join(folder, "model.keras"), compile=False))
+    low, high = HISTOGRAM_EDGES[0], HISTOGRAM_EDGES[-1]
+    logs = np.clip(np.log10(np.maximum(np.abs(values), 1e-30)), low, high - 1e-9)
+    return [int(c) for c in np.histogram(logs, bins=HISTOGRAM_EDGES)[0]]
+
+
+def plot_weights(runs: Sequence[dict[str, Any]], path) -> None:
+    """ablation_weights.png: per model, the share of kernel weights per log10 |w| bin for baseline, l2
+    and l1 (summed over seeds), the 1e-3 sparsity threshold marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(r["model"] for r in runs))
+    fig, axes = plt.subplots(1, len(models), figsize=(6.5 * len(models), 3.8), squeeze=False)
+    centers = [(a + b) / 2 for a, b in zip(HISTOGRAM_EDGES, HISTOGRAM_EDGES[1:])]
+    for ax, model in zip(axes[0], models):
+        for name, color in zip(WEIGHT_PRESETS, ("#777", "#3a7bd5", "#d5573a")):
+            group = [r["weight_histogram"] for r in runs if r["model"] == model and r["preset"] == name
+                     and r.get("weight_histogram")]
+            if not group:
+                continue
+            counts = [sum(c) for c in zip(*group)]
+            total = sum(counts)
+            sparsity = [r["kernel_sparsity"] for r in runs if r["model"] == model and r["preset"] == name]
+            ax.plot(centers, [c / total for c in counts], color=color, drawstyle="steps-mid",
+                    label=f"{name}: |w| < 1e-3 {sum(sparsity) / len(sparsity):.1%}")
+        ax.axvline(-3, color="black", linestyle="--", linewidth=0.8)
+        ax.set_xlabel("log10 |w| (kernel weights; the left bin holds everything below 1e-7)")
+        ax.set_ylabel("share of weights")
+        ax.set_title(f"{model}: L1 piles weights at 0, L2 only shrinks them")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    common.save_figure(fig, path)
+
+
+def _lambda(row: dict[str, Any]) -> str:
+    parts = [f"{name} {row[name]:.2g}" for name in ("l2", "l1") if row[name]]
+    return ", ".join(parts) or "-"
 
 
 def plot(rows: Sequence[dict[str, Any]], path) -> None:
@@ -133,8 +194,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     watch = common.Stopwatch()
     for i, recipe in enumerate(recipes, 1):
         key = recipe.config_hash()
-        if any(r["config_hash"] == key for r in data["runs"]):
+        if any(r["config_hash"] == key and "kernel_sparsity" in r for r in data["runs"]):
             continue
+        data["runs"] = [r for r in data["runs"] if r["config_hash"] != key]  # a run from before sparsity
         result = train(recipe, out=args.out, verbose=0)
         m = result.metrics
         data["runs"].append({
@@ -143,10 +205,13 @@ def run(argv: Sequence[str] | None = None) -> int:
             "test_accuracy": m["test_accuracy"], "gap": m["train_accuracy"] - m["test_accuracy"],
             "epochs_run": m["epochs_run"], "best_epoch": m["best_epoch"], "wall_time_s": m["wall_time_s"],
             "train_examples": m["train_examples"], "test_examples": m["test_examples"],
+            "kernel_sparsity": m["kernel_sparsity"], "l1": m["l1"], "l2": m["l2"],
+            "weight_histogram": weight_histogram(result.folder) if recipe.preset in WEIGHT_PRESETS else None,
             "recipe": recipe.to_dict(), "run_folder": str(result.folder),
         })
         print(f"[{i}/{len(recipes)}] {recipe.model} {recipe.preset:<14} seed {recipe.seed}: train "
               f"{m['train_accuracy']:.4f} test {m['test_accuracy']:.4f} gap {m['train_accuracy'] - m['test_accuracy']:+.4f} "
+              f"|w|<1e-3 {m['kernel_sparsity']:.3f} "
               f"({m['epochs_run']} epochs, {m['wall_time_s']:.0f} s)", flush=True)
         data["summary"] = summarize(data["runs"])
         data.update(command=common.command("ablation.py", argv), machine=common.machine(), quick=args.quick,
@@ -154,6 +219,9 @@ def run(argv: Sequence[str] | None = None) -> int:
                     finished=time.strftime("%Y-%m-%d %H:%M:%S"))
         common.write_json(output, data)  # after every run: a stopped benchmark resumes where it was
     common.publish_summary(data, output, summarize, markdown, plot, watch())
+    weights_png = output.with_name(output.stem + "_weights.png")
+    plot_weights(data["runs"], weights_png)
+    print(f"wrote {weights_png}")
     return 0
 
 

@@ -26,7 +26,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-import zoo  # noqa: E402  (quiets TensorFlow's start-up lines)
+import zoo  # noqa: E402
+
+zoo.load()  # quiets TensorFlow's start-up lines
 from bench import common  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

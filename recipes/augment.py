@@ -36,103 +36,17 @@ must agree; leaving both at None uses ``AUGMENT_IN_MODEL`` for both).
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Sequence
 
 import keras
 
+from recipes.choices import (AUGMENT_IN_MODEL, DOMAIN_POLICIES, PLACEMENTS, POLICIES, _DEFAULTS, _FLIPS,  # noqa: F401
+                             _check_policy_name,
+                             check_erasing, check_mixing, check_policy, default_policy)
+
 __all__ = ["POLICIES", "DOMAIN_POLICIES", "AUGMENT_IN_MODEL", "PLACEMENTS", "default_policy", "check_policy",
            "make_augmentation", "augment_in_model", "TrainingAugmentation", "check_erasing", "check_mixing",
            "mix_batch"]
-
-POLICIES: dict[str, str] = {
-    "none": "no augmentation",
-    "shift": "random shifts up to ±10 % of height and width, background fill; no flips (fits any images)",
-    "digits": "small rotations (±10°), shifts (±10 %) and zoom (±10 %); never flips",
-    "flip": "random horizontal flip only (a left-right mirror; never upside down)",
-    "clothes": "random horizontal flip + shifts up to ±10 % (pad-and-crop); no vertical flip, no rotation",
-    "natural": "random horizontal flip, random crop as shifts up to ±12.5 % (4 px at 32×32), contrast ±20 %",
-}
-
-# Which policies fit which data domain (recipes.data.DOMAINS). Flips never fit digits; text and sequences
-# take no image augmentation at all.
-DOMAIN_POLICIES: dict[str, tuple[str, ...]] = {
-    "digits": ("none", "shift", "digits"),
-    "clothes": ("none", "shift", "digits", "flip", "clothes", "natural"),
-    "natural": ("none", "shift", "digits", "flip", "clothes", "natural"),
-    "text": ("none",),
-    "sequences": ("none",),
-}
-_FLIPS = ("flip", "clothes", "natural")
-_DEFAULTS = {"digits": "digits", "clothes": "clothes", "natural": "natural", "text": "none", "sequences": "none"}
-
-PLACEMENTS = ("pipeline", "model")
-
-# Measured by bench/augment_placement.py (see the module doc): the model was faster on CPU.
-AUGMENT_IN_MODEL: bool = True
-
-
-def _policy_list() -> str:
-    return "; ".join(f"{name}: {text}" for name, text in POLICIES.items())
-
-
-def _check_name(policy: object) -> str:
-    if not isinstance(policy, str) or policy not in POLICIES:
-        raise ValueError(f"augmentation must be one of {', '.join(POLICIES)}, got {policy!r} ({_policy_list()})")
-    return policy
-
-
-def default_policy(domain: str) -> str:
-    """The policy that fits a data domain: digits -> "digits", clothes -> "clothes", natural -> "natural",
-    text and sequences -> "none"."""
-    if domain not in _DEFAULTS:
-        raise ValueError(f"domain must be one of {', '.join(_DEFAULTS)}, got {domain!r}")
-    return _DEFAULTS[domain]
-
-
-def check_policy(policy: str, domain: str) -> str:
-    """``policy`` if it fits ``domain``, else a ValueError naming ``augmentation`` and what fits.
-
-    Refused: any flip (``flip``, ``clothes``, ``natural``) on digits; any image augmentation on text or
-    sequences. Returns the policy name.
-    """
-    _check_name(policy)
-    if domain not in DOMAIN_POLICIES:
-        raise ValueError(f"domain must be one of {', '.join(DOMAIN_POLICIES)}, got {domain!r}")
-    allowed = DOMAIN_POLICIES[domain]
-    if policy not in allowed:
-        why = ("it flips images, and a mirrored digit is another symbol or none"
-               if domain == "digits" and policy in _FLIPS else
-               f"{domain} data takes no image augmentation")
-        raise ValueError(f"augmentation={policy!r} does not fit {domain} data: {why}; policies that fit "
-                         f"{domain}: {', '.join(allowed)}")
-    return policy
-
-
-def check_erasing(erasing: float, domain: str) -> float:
-    """``erasing`` if it is a probability in [0, 1] that fits ``domain`` (images only), else a ValueError."""
-    if isinstance(erasing, bool) or not isinstance(erasing, (int, float)) or not 0 <= erasing <= 1:
-        raise ValueError(f"erasing must be a probability in [0, 1], got {erasing!r}")
-    if erasing and domain in ("text", "sequences"):
-        raise ValueError(f"erasing={erasing:g} does not fit {domain} data: it erases image rectangles; use 0")
-    return float(erasing)
-
-
-def check_mixing(mixup: float, cutmix: float, domain: str, input_shape: Sequence[int] = ()) -> tuple[float, float]:
-    """``(mixup, cutmix)``, each a Beta concentration α >= 0 (0 = off) that fits ``domain``, else a ValueError.
-
-    MixUp blends whole inputs, so it fits images and numeric sequences but not text (token ids); CutMix
-    pastes a rectangle, so it needs images ``(height, width, channels)``.
-    """
-    for name, alpha in (("mixup", mixup), ("cutmix", cutmix)):
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha < 0:
-            raise ValueError(f"{name} must be a Beta concentration α >= 0 (0 = off), got {alpha!r}")
-    if mixup and domain == "text":
-        raise ValueError(f"mixup={mixup:g} does not fit text data: token ids cannot be blended; use 0")
-    if cutmix and (domain in ("text", "sequences") or (input_shape and len(tuple(input_shape)) != 3)):
-        raise ValueError(f"cutmix={cutmix:g} does not fit {domain} data of shape {tuple(input_shape)}: it pastes "
-                         "image rectangles (height, width, channels); use 0")
-    return float(mixup), float(cutmix)
 
 
 def mix_batch(images, labels, key, *, classes: int, mixup: float = 0.0, cutmix: float = 0.0):
@@ -206,7 +120,7 @@ def make_augmentation(policy: str, input_shape: Sequence[int], seed: int | None 
             with noise in ``value_range``) after the policy's layers (Random Erasing, Zhong et al. 2020).
     The output shape equals the input shape for every policy.
     """
-    _check_name(policy)
+    _check_policy_name(policy)
     if isinstance(erasing, bool) or not isinstance(erasing, (int, float)) or not 0 <= erasing <= 1:
         raise ValueError(f"erasing must be a probability in [0, 1], got {erasing!r}")
     if policy == "none" and not erasing:
@@ -268,7 +182,7 @@ class TrainingAugmentation(keras.layers.Layer):
                  value_range: Sequence[float] = (0.0, 255.0), erasing: float = 0.0, **kwargs) -> None:
         kwargs.setdefault("name", f"augment_{policy}")
         super().__init__(**kwargs)
-        self.policy = _check_name(policy)
+        self.policy = _check_policy_name(policy)
         self.image_shape = tuple(int(s) for s in image_shape)
         self.seed = seed
         self.value_range = (float(value_range[0]), float(value_range[1]))

@@ -22,7 +22,7 @@ import re
 import sys
 from typing import Any, Sequence
 
-from zoo.cli import ArgumentParser, cli_main, defaults_formatter
+from zoo.cli import ArgumentParser, cli_main, defaults_formatter, load_zoo
 
 __all__ = ["build_parser", "add_training_options", "overrides_from_args", "script_main", "recipe_from_args",
            "ensure_importable"]
@@ -110,8 +110,7 @@ def _clipnorm(text: str) -> float:
 
 def add_training_options(parser: argparse.ArgumentParser, *, default_data: str = "digits") -> None:
     """The options every recipe command shares (all default to None = the preset's value)."""
-    from recipes.modeling import PRECISIONS
-    from recipes.optim import OPTIMIZERS, SCHEDULES
+    from recipes.choices import OPTIMIZERS, PRECISIONS, SCHEDULES
     from recipes.recipe import TTA_MODES
 
     data = parser.add_argument_group("data")
@@ -238,9 +237,9 @@ def as_option_names(message: str) -> str:
 
 
 def _family_models(family: str) -> list[str]:
-    import zoo
+    from zoo.catalog import models_of_family
 
-    return [name for name in zoo.list_models() if zoo.get_entry(name).family == family]
+    return models_of_family(family)
 
 
 def _check_variant(prog: str, variant: str, variants: Sequence[str]) -> None:
@@ -263,8 +262,6 @@ def script_main(argv: Sequence[str] | None, *, prog: str, default_model: str | N
     """The ``main`` of a recipe script: parse, build the Recipe, train, print the result and the verdict."""
 
     def run_fn(args_list: Sequence[str] | None) -> int:
-        import zoo  # noqa: F401  (quiet TensorFlow start-up before anything else imports it)
-
         variants = _family_models(family) if family else []
         parser = build_parser(prog, description=description, default_model=default_model, variants=variants,
                               default_preset=default_preset, default_data=default_data)
@@ -272,7 +269,8 @@ def script_main(argv: Sequence[str] | None, *, prog: str, default_model: str | N
         model = args.model if default_model is None else args.variant
         if default_model is not None:
             _check_variant(prog, model, variants)
-        recipe = recipe_from_args(args, model, args.preset)
+        recipe = recipe_from_args(args, model, args.preset)  # every option checked: now Keras
+        load_zoo()
         return _train(recipe, args, prog)
 
     return cli_main(run_fn, argv, prog)

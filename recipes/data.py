@@ -63,6 +63,10 @@ DATASETS: tuple[str, ...] = ("digits", "mnist", "fashion_mnist", "cifar10", "imd
 DOMAINS: tuple[str, ...] = ("digits", "clothes", "natural", "text", "sequences")
 DATASET_DOMAINS: dict[str, str] = {"digits": "digits", "mnist": "digits", "fashion_mnist": "clothes",
                                    "cifar10": "natural", "imdb": "text"}
+# Training examples of each built-in data set before ``limit`` and the validation split (digits: its 1,797
+# images less the carved test fifth). ``recipes.recipe.data_sized_lambda`` scales λ by these.
+TRAINING_EXAMPLES: dict[str, int] = {"digits": 1438, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000,
+                                     "imdb": 25000}
 
 # Carving a test split where a data set has none: this fraction, always with this seed (see the module doc).
 TEST_FRACTION = 0.2

@@ -107,7 +107,9 @@ def build_ensemble(paths: Sequence[str | os.PathLike], out: str | os.PathLike = 
     """Average the members of ``paths``, evaluate it and each member on their test split, write the folder."""
     import keras
 
-    import zoo  # noqa: F401  (registers the zoo's layers for loading)
+    import zoo
+
+    zoo.load()  # registers the zoo's layers for loading
     from recipes.pipeline import class_probabilities
     from recipes.runfolder import INPROGRESS, check_output_folder, publish, write_json
 
@@ -172,16 +174,21 @@ def _parser():
 def _run(argv: Sequence[str] | None) -> int:
     from recipes.cli import overrides_from_args
     from recipes.recipe import preset
-    from recipes.train import run
+    from zoo.cli import load_zoo
 
     args = _parser().parse_args(argv)
     if bool(args.folders) == bool(args.seeds):
         raise ValueError("give either RUN_DIR folders or --seeds (with --model), not both and not neither")
     folders = list(args.folders)
+    base = None
     if args.seeds:
         if not args.model:
             raise ValueError("--seeds needs --model (a registered zoo model)")
         base = preset(args.model, args.preset, **overrides_from_args(args))
+    load_zoo()  # every option checked: now Keras
+    from recipes.train import run
+
+    if base is not None:
         for seed in args.seeds:
             result = run(base.with_overrides(seed=seed), out=args.out, verbose=args.verbose, quick=args.quick,
                          deterministic=args.deterministic)

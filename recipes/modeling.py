@@ -29,7 +29,6 @@ safe_mode=True)`` restores the model and it predicts identically.
 from __future__ import annotations
 
 import contextlib
-import inspect
 from typing import Any
 
 import keras
@@ -42,8 +41,7 @@ from recipes.data import DataSplits
 __all__ = ["build_model", "training_model", "check_model_fits", "normalization_layer", "channel_statistics", "PRECISIONS",
            "dtype_policy"]
 
-# Keras dtype policies a recipe may train under (``Recipe.precision``); bench/speed.py times both.
-PRECISIONS: tuple[str, ...] = ("float32", "mixed_bfloat16")
+from recipes.choices import PRECISIONS  # noqa: E402  (the Keras dtype policies a recipe may train under)
 
 # Builder arguments that name the text vocabulary size, in the order we try them.
 _VOCAB_ARGUMENTS = ("vocab_size", "vocabulary_size", "num_words", "input_dim")
@@ -121,14 +119,6 @@ def check_model_fits(model_name: str, splits: DataSplits) -> zoo.ModelEntry:
     return entry
 
 
-def _accepts(builder, argument: str) -> bool:
-    try:
-        parameters = inspect.signature(builder).parameters
-    except (TypeError, ValueError):
-        return False
-    return argument in parameters
-
-
 def build_model(model_name: str, splits: DataSplits, regularization: zoo.Regularization | None = None, *,
                 precision: str = "float32", **builder_kwargs: Any) -> keras.Model:
     """The inference model: ``zoo.build(model_name)`` on ``splits``' inputs, behind their Normalization.
@@ -183,7 +173,7 @@ def _build(model_name, splits, entry, builder_kwargs) -> keras.Model:
         x = inputs
         if splits.vocab_size is not None:
             for argument in _VOCAB_ARGUMENTS:
-                if _accepts(entry.builder, argument):
+                if entry.accepts(argument):
                     builder_kwargs.setdefault(argument, splits.vocab_size)
                     break
     else:

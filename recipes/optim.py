@@ -56,12 +56,12 @@ from typing import Any, Mapping, Sequence
 
 import keras
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "WEIGHT_DECAY_OPTIMIZERS", "make_optimizer", "make_schedule",
+from recipes.choices import (CONVENTIONAL_LEARNING_RATES, OPTIMIZERS, SCHEDULES,  # noqa: F401
+                             WEIGHT_DECAY_OPTIMIZERS, _check_name, _check_positive_int, check_learning_rate)
+
+__all__ = ["OPTIMIZERS", "SCHEDULES", "WEIGHT_DECAY_OPTIMIZERS", "CONVENTIONAL_LEARNING_RATES", "make_optimizer", "make_schedule",
            "schedule_callbacks", "check_learning_rate", "LinearWarmup", "PlateauSchedule"]
 
-OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad", "adadelta")
-SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine", "plateau")
-WEIGHT_DECAY_OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adamw")
 
 MOMENTUM = 0.9
 STEP_FRACTIONS = (0.5, 0.75)   # where the "step" schedule multiplies the rate by STEP_FACTOR
@@ -69,28 +69,6 @@ STEP_FACTOR = 0.1
 PLATEAU_FACTOR = 0.1
 PLATEAU_PATIENCE = 3
 NO_DECAY_NAMES = ("bias", "gamma", "beta")
-
-
-def _check_name(kind: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{kind} must be one of {', '.join(allowed)}; got {value!r}")
-    return value
-
-
-def check_learning_rate(learning_rate: Any, field: str = "learning_rate") -> float:
-    """``learning_rate`` as a float, or a ValueError unless it is a finite number > 0."""
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)):
-        raise ValueError(f"{field} must be a number > 0, got {learning_rate!r}")
-    value = float(learning_rate)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{field} must be a finite number > 0, got {learning_rate!r}")
-    return value
-
-
-def _check_positive_int(field: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{field} must be an integer >= 1, got {value!r}")
-    return value
 
 
 @keras.saving.register_keras_serializable(package="recipes")

@@ -13,8 +13,9 @@ of ``FAMILY_DEFAULTS`` in every preset (they are how the family is trained, not 
 ==================  ============================================================================
 ``baseline``        ``Regularization.none()``: no λ, no dropout, no batch norm; no augmentation,
                     no early stopping
-``l2``              L2 with the family's λ (from the paper's weight decay: λ = wd / 2)
-``l1``              L1 with the family's λ1
+``l2``              L2 with the family's λ (from the paper's weight decay: λ = wd / 2), sized to
+                    the data (``data_sized_lambda``)
+``l1``              L1 with the family's λ1, sized to the data
 ``dropout``         dropout with the family's keep-prob
 ``batchnorm``       batch norm only
 ``augment``         augmentation only: the family's policy, by default ``"auto"`` (the data's own)
@@ -34,6 +35,12 @@ Weight decay in the papers (AlexNet 5e-4, ResNet 1e-4, GoogLeNet's Caffe solver 
 L2 form; SGD weight decay ``wd`` equals an L2 penalty with ``λ = wd / 2``, so the presets put
 ``Regularization(l2=wd/2)`` in the model and leave ``Recipe.weight_decay`` (the optimizer's decoupled
 decay, for ``adamw`` and SGD) at 0. See :mod:`recipes.optim`.
+
+λ sized to the data. The course notes write the cost as (1/m)·Σ L + λ_c/(2m)·‖W‖²: the penalty per
+example shrinks as the data grows. Keras adds ``λ·‖W‖²`` to the *mean* loss, so λ = λ_c/(2m). The
+family's λ is set for a data set's whole training split (M examples: ``recipes.data.TRAINING_EXAMPLES``);
+the ``l2``, ``l1`` and ``full`` presets on a subset of m = ``limit`` examples keep λ_c and so use
+λ·M/m (``bench/ablation.py``'s limit of 2,250 of Fashion-MNIST's 60,000: ×26.7). A λ you pass (``l2=``, ``--l2``) is used as given.
 """
 
 from __future__ import annotations
@@ -48,9 +55,9 @@ from typing import Any, Mapping
 
 from zoo.regularization import Regularization
 
-from recipes.optim import OPTIMIZERS, SCHEDULES, WEIGHT_DECAY_OPTIMIZERS, check_learning_rate
+from recipes.choices import OPTIMIZERS, PRECISIONS, SCHEDULES, WEIGHT_DECAY_OPTIMIZERS, check_learning_rate
 
-__all__ = ["Recipe", "preset", "PRESETS", "REGULARIZATION_PRESETS", "BEST_RECIPES", "BestRecipe", "TTA_MODES", "FamilyDefaults", "FAMILY_DEFAULTS", "family_defaults",
+__all__ = ["Recipe", "preset", "data_sized_lambda", "PRESETS", "REGULARIZATION_PRESETS", "BEST_RECIPES", "BestRecipe", "TTA_MODES", "FamilyDefaults", "FAMILY_DEFAULTS", "family_defaults",
            "family_of", "QUICK"]
 
 # the presets that turn regularizers on and off (bench/ablation.py compares them), then the measured best
@@ -170,9 +177,9 @@ FAMILY_ALIASES = MappingProxyType({"googlenet": "inception", "lenet5": "lenet"})
 
 def family_of(model: str) -> str:
     """The zoo family of a registered model name (ValueError listing the names if unknown)."""
-    import zoo
+    from zoo.catalog import family_of as zoo_family_of
 
-    return zoo.get_entry(model).family
+    return zoo_family_of(model)
 
 
 def family_defaults(model: str) -> FamilyDefaults:
@@ -234,7 +241,7 @@ def _datasets() -> tuple[str, ...]:
 
 
 def _policies() -> tuple[str, ...]:
-    from recipes.augment import POLICIES
+    from recipes.choices import POLICIES
 
     return tuple(dict.fromkeys(("none", AUTO, *POLICIES)))
 
@@ -260,7 +267,7 @@ class Recipe:
         clipnorm: clip each gradient's norm, or None.
         seed: ``keras.utils.set_random_seed`` and the data split / shuffle seed.
         baseline_error: the human-level / Bayes error for the verdict; None = the data set's own, or 0.
-        precision: ``"float32"`` or ``"mixed_bfloat16"`` (``recipes.modeling.PRECISIONS``; bf16 compute,
+        precision: ``"float32"`` or ``"mixed_bfloat16"`` (``recipes.choices.PRECISIONS``; bf16 compute,
             float32 weights and softmax: see ``bench/speed.py`` for what it buys on a CPU).
         label_smoothing: ε in [0, 1): the target is (1 - ε) on the label and ε spread over all classes
             (Szegedy et al. 2016); 0 = off.
@@ -312,12 +319,12 @@ class Recipe:
         def put(name: str, value: Any) -> None:
             object.__setattr__(self, name, value)
 
-        import zoo
+        from zoo.catalog import check_model_name
 
         if not isinstance(self.model, str):
             raise _bad("model", "a registered zoo model name", self.model)
         try:
-            zoo.get_entry(self.model)
+            check_model_name(self.model)
         except ValueError as error:
             raise ValueError(f"Recipe.model: {error}") from None
         if not isinstance(self.data, str) or not self.data:
@@ -374,7 +381,6 @@ class Recipe:
         _int("seed", self.seed, 0)
         put("baseline_error", _float("baseline_error", self.baseline_error, 0.0, 1.0, low_open=False,
                                      high_open=False, optional=True))
-        from recipes.modeling import PRECISIONS
 
         _choice("precision", self.precision, PRECISIONS)
         self._check_techniques(put)
@@ -478,7 +484,7 @@ class Recipe:
         """The augmentation policy to apply: ``"auto"`` becomes the data domain's default policy."""
         if self.augmentation != AUTO:
             return self.augmentation
-        from recipes.augment import default_policy
+        from recipes.choices import default_policy
 
         return default_policy(domain)
 
@@ -502,12 +508,13 @@ def preset(model: str, name: str, **overrides: Any) -> Recipe:
     if name == "best":
         return _best(model, overrides)
     fam = family_defaults(model)
+    scale = data_sized_lambda(1.0, overrides.get("data", "digits"), overrides.get("limit"))
     reg = Regularization.none()
     augmentation, patience = "none", None
     if name == "l2":
-        reg = reg.replace(l2=fam.l2)
+        reg = reg.replace(l2=fam.l2 * scale)
     elif name == "l1":
-        reg = reg.replace(l1=fam.l1)
+        reg = reg.replace(l1=fam.l1 * scale)
     elif name == "dropout":
         reg = reg.replace(keep_prob=fam.keep_prob)
     elif name == "batchnorm":
@@ -517,7 +524,7 @@ def preset(model: str, name: str, **overrides: Any) -> Recipe:
     elif name == "early_stopping":
         patience = fam.patience
     elif name == "full":
-        reg = Regularization(l1=0.0, l2=fam.l2, keep_prob=fam.full_keep_prob, batch_norm=True)
+        reg = Regularization(l1=0.0, l2=fam.l2 * scale, keep_prob=fam.full_keep_prob, batch_norm=True)
         augmentation, patience = fam.augmentation, fam.patience
     base = Recipe(model=model, preset=name, regularization=reg, augmentation=augmentation, patience=patience,
                   optimizer=fam.optimizer, learning_rate=fam.learning_rate, schedule=fam.schedule,
@@ -525,6 +532,20 @@ def preset(model: str, name: str, **overrides: Any) -> Recipe:
     if "model_kwargs" in overrides:  # a preset has no builder arguments of its own
         base = base.replace(model_kwargs=overrides.pop("model_kwargs"))
     return base.with_overrides(**overrides)
+
+
+def data_sized_lambda(lam: float, data: str, limit: int | None) -> float:
+    """λ for ``limit`` examples of ``data`` when ``lam`` is set for all M of them: ``lam · M / limit``.
+
+    The course's penalty λ_c/(2m)·‖W‖² with λ_c fixed (module doc). ``lam`` unchanged for the whole data
+    set (``limit`` None or >= M) and for a folder or ``.npz`` (M unknown before loading).
+    """
+    from recipes.data import TRAINING_EXAMPLES
+
+    full = TRAINING_EXAMPLES.get(data)
+    if full is None or limit is None or limit >= full:
+        return lam
+    return lam * full / limit
 
 
 def _best(model: str, overrides: dict[str, Any]) -> Recipe:
@@ -547,7 +568,7 @@ def _best(model: str, overrides: dict[str, Any]) -> Recipe:
 
 def _flips_fit(data: str) -> bool:
     """Whether mirrored images fit a built-in data set (its domain's policies include "flip")."""
-    from recipes.augment import DOMAIN_POLICIES
+    from recipes.choices import DOMAIN_POLICIES
     from recipes.data import DATASET_DOMAINS
 
     domain = DATASET_DOMAINS.get(data)

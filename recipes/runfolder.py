@@ -39,7 +39,7 @@ LOCK = "LOCK"
 STATE = "state.json"
 ES_WEIGHTS = "early_stopping_best.npz"
 ES_WEIGHTS_PREVIOUS = "early_stopping_best.previous.npz"
-RUN_FILES = ("config.json", "history.csv", "metrics.json", "model.keras", "curves.png", "verdict.txt")
+RUN_FILES = ("config.json", "history.csv", "metrics.json", "model.keras", "curves.png", "weights.png", "verdict.txt")
 
 
 class OutputFolderError(OSError, ValueError):
@@ -220,6 +220,33 @@ def plot_curves(history: dict[str, list[float]], path: str | os.PathLike, title:
     figure.savefig(os.fspath(path))
 
 
+def plot_weights(values, path: str | os.PathLike, threshold: float, title: str = "") -> None:
+    """weights.png: the histogram of log10 |w| over the kernel weights, the sparsity threshold marked
+    (L1 piles weights up at 0, left of the line; L2 shrinks them all but leaves few below it)."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 3.6), dpi=100)
+    FigureCanvasAgg(figure)
+    axis = figure.add_subplot(1, 1, 1)
+    magnitude = np.abs(np.asarray(values, dtype=np.float64))
+    floor = threshold / 1e4   # exact zeros and anything below this share the first bin
+    if magnitude.size:
+        axis.hist(np.log10(np.maximum(magnitude, floor)), bins=80, color="#6a8fbf")
+        below = float((magnitude < threshold).mean())
+        axis.axvline(np.log10(threshold), color="#c44", linestyle="--", linewidth=1,
+                     label=f"|w| < {threshold:g}: {below:.1%} of {magnitude.size:,}")
+        axis.legend(fontsize=8)
+    axis.set_xlabel("log10 |w| (kernel weights)")
+    axis.set_ylabel("weights")
+    axis.grid(alpha=0.3)
+    if title:
+        axis.set_title(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(os.fspath(path))
+
+
 
 
 class BestCheckpoint(keras.callbacks.Callback):
@@ -328,10 +355,13 @@ class RunFolder:
         return message
 
     def finish(self, model: keras.Model, metrics: dict[str, Any], verdict_text: str, title: str) -> None:
-        """Write model.keras, curves.png, verdict.txt and metrics.json; drop the resume state."""
+        """Write model.keras, curves.png, weights.png, verdict.txt and metrics.json; drop the resume state."""
+        from zoo.regularize import SPARSITY_THRESHOLD, kernel_values
+
         model.save(self.work / "model.keras")
         plot_curves(read_history(self.work / "history.csv"), self.work / "curves.png", title=title,
                     best_epoch=metrics.get("best_epoch"))
+        plot_weights(kernel_values(model), self.work / "weights.png", SPARSITY_THRESHOLD, title=title)
         (self.work / "verdict.txt").write_text(verdict_text + "\n")
         write_json(self.work / "metrics.json", metrics)
         for name in (STATE, ES_WEIGHTS, ES_WEIGHTS_PREVIOUS):

@@ -17,6 +17,7 @@ The run folder ``<out>/<model>-<data>-<preset>-<YYYYmmdd-HHMMSS>/`` holds:
 ``model.keras``    the final model (the best-val_loss weights when early stopping is on)
 ``best.keras``     ModelCheckpoint: the model at the epoch of lowest val_loss
 ``curves.png``     train vs. validation loss and accuracy per epoch
+``weights.png``    histogram of log10 |w| of the kernel weights (``kernel_sparsity`` marked)
 ``verdict.txt``    the bias/variance verdict and what to try next
 ``logs/``          TensorBoard logs (with ``tensorboard=True``)
 =================  ==================================================================================

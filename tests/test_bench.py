@@ -116,12 +116,14 @@ def test_accuracy_quick(tmp_path):
 @needs_fashion
 def test_ablation_quick(tmp_path):
     out = tmp_path / "abl.json"
-    argv = ["--quick", "--models", "lenet5", "--presets", "baseline,dropout", "--out", str(tmp_path / "runs"),
+    argv = ["--quick", "--models", "lenet5", "--presets", "baseline,l1", "--out", str(tmp_path / "runs"),
             "--output", str(out)]
     assert ablation.main(argv) == 0
     data = json.loads(out.read_text())
-    assert [r["preset"] for r in data["summary"]] == ["baseline", "dropout"]
+    assert [r["preset"] for r in data["summary"]] == ["baseline", "l1"]
     assert out.with_suffix(".png").stat().st_size > 1000
+    assert (tmp_path / "abl_weights.png").stat().st_size > 1000
+    assert all(sum(r["weight_histogram"]) > 0 and 0 <= r["kernel_sparsity"] <= 1 for r in data["runs"])
     assert ablation.main(argv) == 0  # everything already there: nothing trained again
     assert len(json.loads(out.read_text())["runs"]) == 2
 

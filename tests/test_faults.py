@@ -114,7 +114,7 @@ def test_training_killed_mid_epoch_resumes_from_its_last_finished_epoch(tmp_path
     assert _history_epochs(folder / "history.csv") == list(range(EPOCHS)), "one history row per epoch"
     assert not (folder / "backup").exists() and not (folder / "LOCK").exists()
     for file in ("config.json", "history.csv", "metrics.json", "model.keras", "best.keras", "curves.png",
-                 "verdict.txt"):
+                 "weights.png", "verdict.txt"):
         assert (folder / file).is_file(), file
 
 

@@ -1,6 +1,7 @@
 """The foundation: Regularization, the registry, summary, regularize, LeNet-5, the zoo command."""
 
 import math
+import sys
 
 import keras
 import numpy as np
@@ -263,6 +264,26 @@ def test_zoo_cli_list_and_summary(run_cli):
     assert result.returncode == 0, result.stderr
     assert "Total params: 61,706" in result.stdout and "Total MACs" in result.stdout
     assert result.stderr.strip() == ""
+
+
+def test_command_lines_check_their_arguments_before_importing_tensorflow(run_cli):
+    """--help and argument errors never import TensorFlow (they answer in ~0.1 s instead of ~3 s)."""
+    for argv in (("-m", "zoo", "--help"), ("-m", "zoo", "summary", "lenet6"), ("-m", "recipes.lenet5", "--help"),
+                 ("-m", "recipes.lenet5", "--data", "digit"), ("-m", "recipes.resnet", "--variant", "resnet21"),
+                 ("-m", "recipes.compare", "--optimizers", "adam,lbfgs"), ("-m", "tuning", "--model", "lenet6"),
+                 ("-m", "tuning", "--model", "lenet5", "--tuner", "annealing"), ("-m", "recipes.ensemble", "--help")):
+        result = run_cli(sys.executable, "-X", "importtime", *argv)
+        assert result.returncode in (0, 2), (argv, result.stderr[-500:])
+        imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "import time:" in line}
+        assert "tensorflow" not in imported and "keras" not in imported, argv
+
+
+def test_import_zoo_from_python_loads_everything_and_registers_the_layers(run_cli):
+    code = ("import sys, zoo; assert 'keras' in sys.modules and zoo._LOADED; import keras; "
+            "assert keras.saving.get_registered_object('zoo>Resize') is not None; "
+            "import tuning; assert callable(tuning.search) and tuning._LOADED; print('ok')")
+    result = run_cli(sys.executable, "-c", code)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
 @pytest.mark.parametrize("args, needles", [

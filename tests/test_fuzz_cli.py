@@ -22,7 +22,8 @@ COMMON = ["--epochs", "0", "1", "-3", "2.5", "abc", "--seed", "7", "--batch-size
           "--data", "digits", "digit", "no_such.npz", "fashion_mnist", "--quick", "--help", "--version", "",
           "=", "--", "-x", "--no-such-option", "1e-4", "nan", "inf", "é", "--out", "out"]
 TOKENS = {
-    "zoo": ["list", "summary", "gradcheck", "lenet5", "resnet20", "lenet6", "resnet*", "--input-shape", "32,32,3",
+    "zoo": ["list", "summary", "gradcheck", "activations", "--activation", "tanh", "swish", "--init", "he",
+            "normal0.01", "--plot", "lenet5", "resnet20", "lenet6", "resnet*", "--input-shape", "32,32,3",
             "8,8", "0,1", "a,b", "--classes", "3", "--no-batch-norm", "--batch", "--l2", "--max-params"],
     "recipe": ["--preset", "full", "best", "baseline", "strongest", "--l2", "--l1", "--keep-prob", "0.5", "1.5",
                "--batch-norm", "--no-batch-norm", "--augmentation", "none", "flip", "shift", "--optimizer", "adam",
@@ -33,7 +34,9 @@ TOKENS = {
                "batch_norm=maybe", "--max-trials", "--prune", "median", "sometimes", "--prune-warmup",
                "--folds", "--executions-per-trial", "--objective", "val_loss", "val_f1", "--chief",
                "127.0.0.1:8000", "127.0.0.1:http", "--worker", "w0", "--preset", "best"],
-    "compare": ["--model", "lenet5", "lenet6", "--presets", "baseline,l2", "baseline,strongest", "", "--l2"],
+    "compare": ["--model", "lenet5", "lenet6", "resnet20", "--presets", "baseline,l2", "baseline,strongest", "",
+                "--l2", "--optimizers", "sgd,adam", "adam,lbfgs", "--activations", "tanh,relu", "relu,swish",
+                "--preset", "full"],
 }
 
 
@@ -58,11 +61,12 @@ def stubbed():
     patches = [
         (module["recipes.train"], "run", lambda recipe, **kwargs: _fake_run_result()),
         (module["recipes.crossval"], "cross_validate", lambda *a, **k: SimpleNamespace(summary={}, folder="cv")),
-        (module["recipes.compare"], "compare", lambda model, presets, **k: []),
+        (module["recipes.compare"], "compare_recipes", lambda labelled, **k: []),
         (module["tuning.search"], "search", lambda *a, **k: fake_search),
         (zoo, "summary", lambda model, **k: None),
         (zoo.registry.ModelEntry, "build", lambda self, **k: None),
         (module["zoo.cli"], "_gradcheck", lambda args: 0),
+        (module["zoo.cli"], "_activations", lambda args: 0),
     ]
     saved = [(obj, name, getattr(obj, name)) for obj, name, _ in patches]
     for obj, name, value in patches:

@@ -60,6 +60,16 @@ def test_registry_is_complete_for_every_family():
     assert "lenet" in families
 
 
+def test_the_keras_free_catalog_is_the_registry():
+    """The command lines check names against zoo.catalog before Keras: it must list what the registry does."""
+    from zoo import catalog
+
+    assert dict(catalog.BUILTIN_FAMILIES) == {name: zoo.get_entry(name).family for name in zoo.list_models()}
+    assert catalog.models_of_family("lenet") == ["lenet5"]
+    with pytest.raises(ValueError, match="unknown model name 'lenet6'; did you mean lenet5"):
+        catalog.check_model_name("lenet6")
+
+
 def test_summary_totals_and_penalties_at_small_input(entry):
     reg = zoo.Regularization(l2=1e-4, keep_prob=0.9)
     model = entry.build(input_shape=entry.small_input_shape, classes=3, regularization=reg)

@@ -13,7 +13,7 @@ import pytest
 
 import zoo
 from recipes import optim
-from recipes.recipe import (BEST_RECIPES, FAMILY_DEFAULTS, QUICK, REGULARIZATION_PRESETS, Recipe, family_defaults,
+from recipes.recipe import (BEST_RECIPES, data_sized_lambda, FAMILY_DEFAULTS, QUICK, REGULARIZATION_PRESETS, Recipe, family_defaults,
                             preset)
 from recipes.train import INPROGRESS, RUN_FILES, TrainingDiverged, compile_model, run, work_dir_for
 
@@ -130,6 +130,30 @@ def test_presets_give_the_regularization_they_claim():
         # optimization settings are the family's in every preset
         assert (recipe.optimizer, recipe.learning_rate, recipe.epochs) == (fam.optimizer, fam.learning_rate, fam.epochs)
         assert name in ("augment", "full") or recipe.augmentation == "none"
+
+
+def test_the_presets_lambda_is_sized_to_the_data():
+    """λ·M/m on a subset (the course's λ_c/(2m) with λ_c fixed); the family's λ on the whole data set."""
+    fam = family_defaults("lenet5")
+    assert data_sized_lambda(1e-4, "fashion_mnist", None) == 1e-4
+    assert data_sized_lambda(1e-4, "fashion_mnist", 60000) == data_sized_lambda(1e-4, "fashion_mnist", 70000) == 1e-4
+    assert data_sized_lambda(1e-4, "fashion_mnist", 2250) == pytest.approx(1e-4 * 60000 / 2250)
+    assert data_sized_lambda(1e-4, "digits", 719) == pytest.approx(2e-4)
+    assert data_sized_lambda(1e-4, "some/folder", 10) == 1e-4           # M unknown before loading
+    small = {name: preset("lenet5", name, data="fashion_mnist", limit=2250) for name in ("l2", "l1", "full")}
+    assert small["l2"].regularization.l2 == pytest.approx(fam.l2 * 60000 / 2250)
+    assert small["l1"].regularization.l1 == pytest.approx(fam.l1 * 60000 / 2250)
+    assert small["full"].regularization.l2 == pytest.approx(fam.l2 * 60000 / 2250)
+    assert preset("lenet5", "l2", data="fashion_mnist").regularization.l2 == fam.l2
+    assert preset("lenet5", "l2", data="fashion_mnist", limit=2250, l2=1e-5).regularization.l2 == 1e-5  # as given
+    assert preset("lenet5", "dropout", data="fashion_mnist", limit=2250).regularization.l2 == 0.0
+
+
+def test_training_examples_are_the_data_sets_own():
+    from recipes.data import TRAINING_EXAMPLES, load_data
+
+    splits = load_data("digits", validation_fraction=0.1)
+    assert len(splits.y_train) + len(splits.y_val) == TRAINING_EXAMPLES["digits"]
 
 
 def test_family_defaults_follow_the_papers():

@@ -3,6 +3,7 @@ bad input (one line on stderr, exit status 2, no traceback, no complete-looking 
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,8 @@ METRIC_KEYS = {
     "epochs_run", "wall_time_s", "params", "macs", "kernel_sparsity", "smoke_run", "l1", "l2", "keep_prob", "batch_norm", "augmentation",
     "verdict",
 }
-RUN_FILES = {"config.json", "history.csv", "metrics.json", "model.keras", "curves.png", "verdict.txt", "best.keras"}
+RUN_FILES = {"config.json", "history.csv", "metrics.json", "model.keras", "curves.png", "weights.png", "verdict.txt",
+             "best.keras"}
 
 
 def _run_folders(out):
@@ -80,7 +82,7 @@ def test_compare_prints_one_table(run_cli, tmp_path):
                      "--presets", "baseline,dropout", "--quick", "--epochs", "1", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    head = next(i for i, line in enumerate(lines) if line.startswith("preset"))
+    head = next(i for i, line in enumerate(lines) if line.startswith("preset "))
     for word in ("train acc", "val acc", "test acc", "train-val gap", "|w|<1e-3", "epochs"):
         assert word in lines[head]
     rows = [line.split() for line in lines[head + 2: head + 4]]
@@ -89,6 +91,57 @@ def test_compare_prints_one_table(run_cli, tmp_path):
     assert len(_run_folders(out)) == 2
     (table,) = out.glob("compare-lenet5-digits-*.csv")
     assert len(table.read_text().splitlines()) == 3
+    assert table.with_suffix(".png").stat().st_size > 1000      # the loss curves
+
+
+def test_compare_runs_every_optimizer_at_its_conventional_rate(tmp_path, capsys):
+    import csv
+
+    from recipes.choices import CONVENTIONAL_LEARNING_RATES, OPTIMIZERS
+    from recipes.compare import main
+
+    out = tmp_path / "runs"
+    assert main(["--optimizers", ",".join(OPTIMIZERS), "--quick", "--epochs", "1", "--verbose", "0",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "optimizer" in printed and "train acc" in printed
+    (table,) = out.glob("compare-lenet5-digits-*.csv")
+    with table.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["run"] for row in rows] == list(OPTIMIZERS)
+    for row in rows:
+        config = json.loads((Path(row["folder"]) / "config.json").read_text())
+        assert config["optimizer"] == row["run"] and config["preset"] == "baseline"
+        assert config["learning_rate"] == CONVENTIONAL_LEARNING_RATES[row["run"]]
+    assert table.with_suffix(".png").stat().st_size > 1000
+
+
+def test_compare_activations_vary_the_builders_activation(tmp_path, capsys):
+    from recipes.compare import main
+
+    out = tmp_path / "runs"
+    assert main(["--activations", "sigmoid,relu", "--quick", "--epochs", "1", "--verbose", "0", "--lr", "0.01",
+                 "--out", str(out)]) == 0
+    folders = sorted(_run_folders(out))
+    kwargs = [json.loads((f / "config.json").read_text())["model_kwargs"] for f in folders]
+    assert sorted(k["activation"] for k in kwargs) == ["relu", "sigmoid"]
+
+
+@pytest.mark.parametrize("argv, needles", [
+    (["--optimizers", "adam,lbfgs"], ["--optimizers", "lbfgs", "adadelta"]),
+    (["--activations", "relu,swish"], ["--activations", "swish", "leaky_relu"]),
+    (["--activations", "relu", "--model", "resnet20"], ["resnet20's builder takes no activation", "lenet5"]),
+    (["--optimizers", "adam", "--presets", "full"], ["not allowed with argument"]),
+])
+def test_compare_bad_names_exit_2_with_the_allowed_list(tmp_path, capsys, argv, needles):
+    from recipes.compare import main
+
+    assert main([*argv, "--quick", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    for needle in needles:
+        assert needle in err[0], (needle, err[0])
+    assert _run_folders(tmp_path) == []
 
 
 # Bad input: one subprocess (the real stderr of a fresh interpreter), the rest in-process.

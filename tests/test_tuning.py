@@ -248,7 +248,7 @@ def test_a_rerun_trial_trains_exactly_as_the_first_time(splits):
 
 
 @pytest.mark.parametrize("tuner", [pytest.param("random", marks=pytest.mark.slow),  # the other tests run it
-                                   "bayesian", "grid"])
+                                   "bayesian", pytest.param("grid", marks=pytest.mark.slow)])  # grid: ~20 s
 def test_each_tuner_end_to_end(tuner, splits, tmp_path):
     result = tuning.search("lenet5", splits, tuner=tuner, directory=tmp_path, **small())
     assert result.tuner == tuner and len(result.trials) == 2 and len(result.completed) == 2
@@ -260,6 +260,7 @@ def test_each_tuner_end_to_end(tuner, splits, tmp_path):
         assert [r.values["l2"] for r in result.trials] == [pytest.approx(1e-6)] * 2
 
 
+@pytest.mark.slow  # ~40 s; each tuner's end-to-end test covers Hyperband's first round
 def test_hyperband_end_to_end_with_a_second_round(splits, tmp_path):
     """max_epochs 3: three 1-epoch trials, then the best is trained on to epoch 3 from its checkpoint."""
     result = tuning.search("lenet5", splits, tuner="hyperband", directory=tmp_path, epochs=3, max_trials=4,
@@ -307,6 +308,7 @@ class StopAtTrainingRun(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow  # ~40 s; tests/test_faults.py kills a search mid-search and checks the same
 def test_an_interrupted_search_resumes_without_rerunning_finished_trials(splits, tmp_path):
     kwargs = dict(tuner="random", directory=tmp_path, project_name="resume", retrain=False,
                   **small(max_trials=3))

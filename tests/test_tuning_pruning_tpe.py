@@ -76,6 +76,7 @@ def test_make_pruner_refuses_bad_settings(kwargs, needle):
 
 # -- pruning in a search ---------------------------------------------------------------------------------
 
+@pytest.mark.slow  # ~40 s; the rules are unit-tested above and the distributed test prunes through a chief
 def test_a_hopeless_trial_is_pruned_recorded_as_pruned_and_its_epochs_counted(splits, tmp_path):
     # The grid runs the rates in order: three that learn (the median's startup trials), then one that cannot.
     result = tuning.search("lenet5", splits, tuner="grid", directory=tmp_path, max_trials=4, epochs=4,
@@ -123,6 +124,7 @@ class StopAtTrainingRun(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow  # ~60 s; test_tpe_draws_are_a_function_of_the_trials_so_far_and_the_seed checks the draws fast
 def test_tpe_proposes_values_inside_the_space_and_resumes_after_a_kill(splits, tmp_path):
     kwargs = dict(tuner="tpe", directory=tmp_path, project_name="tpe", max_trials=6, epochs=1, batch_size=32,
                   retrain=False, verbose=0, preset="baseline")  # the lightest trials
@@ -177,6 +179,7 @@ def test_tpe_without_optuna_exits_2_with_the_install_hint(tmp_path, monkeypatch,
 
 # -- parameter importance, progress ----------------------------------------------------------------------
 
+@pytest.mark.slow  # ~60 s: five trials of the best recipe
 def test_importance_lists_every_searched_name_summing_to_one(splits, tmp_path):
     result = tuning.search("lenet5", splits, tuner="random", directory=tmp_path, max_trials=5, epochs=1,
                            batch_size=32, retrain=False, verbose=0)

@@ -64,7 +64,8 @@ def no_temp_files(folder):
 
 # -- a truncated oracle.json -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("fraction, max_trials", [(0.5, 3), (0.0, 2)])  # half its bytes; empty
+@pytest.mark.parametrize("fraction, max_trials", [pytest.param(0.5, 3, marks=pytest.mark.slow),  # half its bytes (~50 s)
+                                                 (0.0, 2)])  # empty
 def test_a_truncated_oracle_json_is_rebuilt_from_the_trial_files(splits, project, capsys, fraction, max_trials):
     before = trial_texts(project)
     bad = cut(project / "oracle.json", fraction)

@@ -82,19 +82,45 @@ adding the role::
   127.0.0.1 with a free port.
 """
 
-from zoo._quiet import import_tensorflow_quietly as _quiet_tf
+from zoo._quiet import started_by_a_project_command_line as _started_by_a_project_command_line
 
-_quiet_tf()
+_LOADED = False
+_EXPORTS = (
+    ("tuning.distributed", ("SearchError",)),
+    ("tuning.hypermodel", ("TUNER_KEYS", "ZooHyperModel", "builder_defaults", "strip_tuner_keys")),
+    ("tuning.report", ("TrialRecord",)),
+    ("tuning.search", ("OBJECTIVES", "OUTPUT_FILES", "SearchResult", "make_objective", "search")),
+    ("tuning.space", ("Choice", "Fixed", "Range", "SearchSpace", "make_space", "parse_assignment")),
+    ("tuning.tuners", ("TUNERS",)),
+)
+__all__ = [name for _, names in _EXPORTS for name in names]
 
-from tuning.distributed import SearchError  # noqa: E402
-from tuning.hypermodel import TUNER_KEYS, ZooHyperModel, builder_defaults, strip_tuner_keys  # noqa: E402
-from tuning.report import TrialRecord  # noqa: E402
-from tuning.search import OBJECTIVES, OUTPUT_FILES, SearchResult, make_objective, search  # noqa: E402
-from tuning.space import Choice, Fixed, Range, SearchSpace, make_space, parse_assignment  # noqa: E402
-from tuning.tuners import TUNERS  # noqa: E402
 
-__all__ = [
-    "search", "SearchResult", "SearchError", "ZooHyperModel", "TUNERS", "OBJECTIVES", "OUTPUT_FILES",
-    "make_objective", "Range", "Choice", "Fixed", "SearchSpace", "make_space", "parse_assignment",
-    "TrialRecord", "builder_defaults", "strip_tuner_keys", "TUNER_KEYS",
-]
+def load() -> None:
+    """Import the search and its tuners (what ``import tuning`` does outside our command lines)."""
+    global _LOADED
+    if _LOADED:
+        return
+    import importlib
+
+    import zoo
+
+    zoo.load()
+    for module_name, exported in _EXPORTS:
+        module = importlib.import_module(module_name)
+        globals().update({name: getattr(module, name) for name in exported})
+    _LOADED = True
+
+
+def __getattr__(name: str):
+    if name.startswith("_"):
+        raise AttributeError(f"module 'tuning' has no attribute {name!r}")
+    load()
+    try:
+        return globals()[name]
+    except KeyError:
+        raise AttributeError(f"module 'tuning' has no attribute {name!r}") from None
+
+
+if not _started_by_a_project_command_line():
+    load()

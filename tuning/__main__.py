@@ -18,7 +18,7 @@ import sys
 from typing import Sequence
 
 from recipes.cli import _positive_int  # one rule for every command line's counts
-from zoo.cli import ArgumentParser, cli_main
+from zoo.cli import ArgumentParser, cli_main, load_zoo
 
 PROG = "python -m tuning"
 
@@ -34,7 +34,7 @@ def _seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tuning.tuners import TUNERS
+    from tuning.choices import PRUNERS, TUNERS
 
     parser = ArgumentParser(
         prog=PROG,
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="chief: fail a trial whose worker gave no result for this many seconds")
     parser.add_argument("--idle-timeout", type=_seconds, default=None,
                         help="chief: give up when no worker asks for this long; worker: when the chief is silent")
-    parser.add_argument("--prune", default="none", choices=("none", "median", "halving"),
+    parser.add_argument("--prune", default="none", choices=PRUNERS,
                         help="stop hopeless trials after an epoch: median (worse than the completed trials' median "
                              "at that epoch) or halving (successive-halving rungs); default none")
     parser.add_argument("--prune-warmup", type=_positive_int, default=2,
@@ -107,22 +107,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from recipes.recipe import PRESETS
+    from tuning.choices import TUNERS
+    from zoo.catalog import check_model_name
+
+    check_model_name(args.model)  # an unknown model: one line naming the registered ones
+    if args.tuner not in TUNERS:
+        raise ValueError(f"unknown tuner {args.tuner!r}; allowed: {', '.join(TUNERS)}")
+    if args.preset not in PRESETS:
+        raise ValueError(f"--preset must be one of {', '.join(PRESETS)}; got {args.preset!r}")
+    if args.worker is not None and args.chief is None:
+        raise ValueError("--worker needs --chief HOST:PORT (the chief's address)")
+    load_zoo()  # --space and --fix need the builder's arguments, the search KerasTuner: now Keras
+    import logging
+
     from tuning.hypermodel import builder_defaults
     from tuning.search import search
     from tuning.space import parse_assignment
-    from tuning.tuners import TUNERS
-
-    import logging
-
-    import zoo
 
     # TensorFlow warns about tf.function retracing when every trial builds a new model: expected here.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    zoo.get_entry(args.model)  # an unknown model: one line naming the registered ones
-    if args.tuner not in TUNERS:
-        raise ValueError(f"unknown tuner {args.tuner!r}; allowed: {', '.join(TUNERS)}")
-    if args.worker is not None and args.chief is None:
-        raise ValueError("--worker needs --chief HOST:PORT (the chief's address)")
     builder_args = builder_defaults(args.model)
     space: dict = {}
     fixed: dict = {}
@@ -155,11 +159,13 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from tuning.distributed import SearchError
-
     try:
         return cli_main(run, argv, PROG)
-    except SearchError as error:
+    except Exception as error:  # a search that could not finish: one line, status 1 (anything else propagates)
+        from tuning.distributed import SearchError
+
+        if not isinstance(error, SearchError):
+            raise
         print(f"{PROG}: {' '.join(str(error).split())}", file=sys.stderr)
         return 1
 

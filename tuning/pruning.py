@@ -30,7 +30,7 @@ from typing import Any
 __all__ = ["PRUNERS", "INTERMEDIATE_KEY", "PRUNED_METRIC", "Pruner", "make_pruner", "install", "pruned_epoch",
            "intermediate_name"]
 
-PRUNERS = ("none", "median", "halving")
+from tuning.choices import PRUNERS  # noqa: E402  (none, median, halving)
 INTERMEDIATE_KEY = "tuner/intermediate"
 PRUNED_METRIC = "pruned_at_epoch"
 

@@ -35,7 +35,7 @@ __all__ = ["search", "SearchResult", "SearchError", "make_objective", "OBJECTIVE
 
 DEFAULT_DIRECTORY = "tuning_runs"
 # The metrics every compiled zoo model reports, with the direction to optimize them in.
-OBJECTIVES = {"val_accuracy": "max", "val_loss": "min", "accuracy": "max", "loss": "min"}
+from tuning.choices import OBJECTIVES  # noqa: E402  (val_accuracy, val_loss, accuracy, loss → max/min)
 OUTPUT_FILES = ("trials.csv", "best_hyperparameters.json", "best_model.keras", "test_metrics.json", "search.png")
 CONFIG_FILE = "search_config.json"
 SCORED = ("COMPLETED", "PRUNED")

@@ -29,7 +29,7 @@ from tuning.tpe import TPESearch
 __all__ = ["TUNERS", "tuner_class", "ZooRandomSearch", "ZooBayesianOptimization", "ZooHyperband",
            "ZooGridSearch", "ZooTPE", "TrialIsolationError"]
 
-TUNERS = ("hyperband", "bayesian", "random", "grid", "tpe")
+from tuning.choices import TUNERS  # noqa: E402  (hyperband, bayesian, random, grid, tpe)
 
 # Hyperband continues a trial of the previous round from its saved weights into a freshly compiled
 # model (KerasTuner's design: weights carry over, optimizer state does not); Keras warns about the
@@ -269,7 +269,9 @@ def _run_in_child(payload: dict) -> tuple:
 def _child_main(conn, payload: dict) -> None:  # runs in the child process
     try:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import zoo  # noqa: F401  (quiet TensorFlow start-up)
+        import zoo
+
+        zoo.load()  # quiet TensorFlow start-up, the zoo's layers registered
         import keras as k
         import keras_tuner as ktuner
         from keras_tuner.src import utils as kt_utils

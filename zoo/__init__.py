@@ -7,30 +7,63 @@
     zoo.list_models(); zoo.summary(model); zoo.regularize(other_model, reg)
 
 ``zoo`` builds models only: it never touches data or training and never imports ``recipes`` or ``tuning``.
+
+``import zoo`` loads every builder (and registers the zoo's layers, so ``keras.models.load_model`` reads
+our ``.keras`` files) and quiets TensorFlow's start-up lines. The project's own command lines
+(``python -m zoo``, ``zoo``, ``python -m recipes.<script>``, ``python -m tuning``, ``bench/*.py``) import
+it lazily instead, so that ``--help`` and argument errors answer before TensorFlow is imported: there the
+first use of a ``zoo.<name>`` (or :func:`load`) loads everything.
 """
 
-from zoo._quiet import import_tensorflow_quietly as _quiet_tf
+from zoo._quiet import started_by_a_project_command_line as _started_by_a_project_command_line
 
-_quiet_tf()
+_LOADED = False
+_EXPORTS = (
+    ("zoo.regularization", ("NO_REGULARIZATION", "Regularization")),
+    ("zoo.registry", ("ModelEntry", "build", "get_entry", "list_models", "register_model", "register_variant")),
+    ("zoo.summary", ("ModelSummary", "count_macs", "summary")),
+    ("zoo.regularize", ("kernel_sparsity", "regularize")),
+    ("zoo.layers", ("LocalResponseNormalization",)),
+    ("zoo.gradcheck", ("GradCheckResult", "gradcheck")),
+    ("zoo.activations", ("ActivationStats", "activation_stats")),
+    ("zoo.lenet", ("lenet5",)),
+)
+_FAMILIES = ("zoo.alexnet", "zoo.inception", "zoo.resnet", "zoo.lstm")  # each lists its builders in __all__
 
-from zoo.regularization import NO_REGULARIZATION, Regularization
-from zoo.registry import ModelEntry, build, get_entry, list_models, register_model, register_variant
-from zoo.summary import ModelSummary, count_macs, summary
-from zoo.regularize import kernel_sparsity, regularize
-from zoo.layers import LocalResponseNormalization
-from zoo.gradcheck import GradCheckResult, gradcheck
-from zoo.lenet import lenet5
-from zoo import alexnet as _alexnet, inception as _inception, resnet as _resnet, lstm as _lstm
-from zoo.alexnet import *  # noqa: E402,F401,F403  (each family module lists its public builders in __all__)
-from zoo.inception import *  # noqa: E402,F401,F403
-from zoo.resnet import *  # noqa: E402,F401,F403
-from zoo.lstm import *  # noqa: E402,F401,F403
 
-__all__ = [
-    "Regularization", "NO_REGULARIZATION",
-    "ModelEntry", "build", "get_entry", "list_models", "register_model", "register_variant",
-    "ModelSummary", "count_macs", "summary", "regularize", "kernel_sparsity",
-    "LocalResponseNormalization",
-    "gradcheck", "GradCheckResult",
-    "lenet5",
-] + _alexnet.__all__ + _inception.__all__ + _resnet.__all__ + _lstm.__all__
+def load() -> None:
+    """Import every builder and register the zoo's layers (what ``import zoo`` does outside our command
+    lines); idempotent."""
+    global _LOADED, __all__
+    if _LOADED:
+        return
+    import importlib
+
+    from zoo._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    names = ["load"]
+    for module_name, exported in _EXPORTS:
+        module = importlib.import_module(module_name)
+        globals().update({name: getattr(module, name) for name in exported})
+        names += exported
+    for module_name in _FAMILIES:
+        module = importlib.import_module(module_name)
+        globals().update({name: getattr(module, name) for name in module.__all__})
+        names += module.__all__
+    __all__ = names
+    _LOADED = True
+
+
+def __getattr__(name: str):
+    if name.startswith("_") and name != "__all__":
+        raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+    load()
+    try:
+        return globals()[name]
+    except KeyError:
+        raise AttributeError(f"module 'zoo' has no attribute {name!r}") from None
+
+
+if not _started_by_a_project_command_line():
+    load()

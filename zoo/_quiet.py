@@ -1,4 +1,5 @@
-"""Quiet TensorFlow's C++ start-up lines (oneDNN, CUDA stubs, cuInit) so that our command lines print
+"""Start-up: is this one of the project's command lines (then ``zoo`` and ``tuning`` import lazily), and
+quiet TensorFlow's C++ start-up lines (oneDNN, CUDA stubs, cuInit) so that our command lines print
 only what matters and a bad argument gives exactly one line on stderr.
 
 ``TF_CPP_MIN_LOG_LEVEL`` defaults to 2 (a value you set yourself wins; set 0 to see everything). TF 2.21
@@ -30,6 +31,23 @@ def _stderr_to_devnull():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+PROJECT_PACKAGES = ("zoo", "recipes", "tuning", "bench")
+
+
+def started_by_a_project_command_line() -> bool:
+    """Whether the program starting is one of ours: ``python -m zoo|recipes.<x>|tuning|bench.<x>``, the
+    ``zoo`` script, or ``python recipes/<x>.py`` / ``python bench/<x>.py`` from this checkout."""
+    if sys.argv[:1] == ["-m"]:  # python -m PACKAGE[.MODULE]: Python is still locating the module
+        return True
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name.partition(".")[0] in PROJECT_PACKAGES:
+        return True
+    program = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.basename(program) == "zoo" or any(
+        program.startswith(os.path.join(root, package) + os.sep) for package in PROJECT_PACKAGES)
 
 
 def import_tensorflow_quietly() -> None:

@@ -1,5 +1,6 @@
-"""The ``zoo`` command: ``zoo list [PATTERN]``, ``zoo summary NAME [--input-shape H,W,C] [--classes N]`` and
-``zoo gradcheck NAME [--input-shape H,W,C] [--classes N] [--batch N] [--l2 λ] [--seed S] [--max-params N]``.
+"""The ``zoo`` command: ``zoo list [PATTERN]``, ``zoo summary NAME [--input-shape H,W,C] [--classes N]``,
+``zoo gradcheck NAME [--input-shape H,W,C] [--classes N] [--batch N] [--l2 λ] [--seed S] [--max-params N]``
+and ``zoo activations NAME [--activation A] [--init I] [--batch N] [--plot PNG]``.
 
 Bad arguments exit with status 2 and one line on stderr, no traceback. ``zoo gradcheck`` exits 0 when the
 gradients agree ("fine" or "look closer") and 1 when the check finds a bug.
@@ -11,6 +12,8 @@ import argparse
 import os
 import sys
 from typing import Callable, Sequence
+
+from zoo.catalog import ACTIVATIONS, INITIALIZERS, check_model_name
 
 
 class UsageError(Exception):
@@ -94,6 +97,13 @@ def cli_main(run_fn: Callable[[Sequence[str] | None], int], argv: Sequence[str] 
         return 130
 
 
+def load_zoo() -> None:
+    """Import Keras and every builder (quietly): a command line calls it once its arguments are checked."""
+    import zoo
+
+    zoo.load()
+
+
 def parse_shape(text: str) -> tuple[int, ...]:
     try:
         shape = tuple(int(part) for part in text.split(","))
@@ -165,7 +175,64 @@ def _parser() -> argparse.ArgumentParser:
                       help="entries checked per trainable weight (default 5)")
     p_gc.add_argument("--epsilon", type=_number(float, 0.0, 1.0, low_open=True, high_open=True),
                       default=None, help="the step ε (default 1e-6)")
+    p_act = sub.add_parser(
+        "activations", help="per-layer activation mean/std and kernel-gradient norm after initialization",
+        description="Feeds a batch of N(0, 1) inputs through a freshly built model (inference mode) and one "
+                    "backward pass of the cross-entropy: each layer's output mean and std and the gradient "
+                    "norm of its kernel (zoo.activation_stats). A collapsing or exploding std with depth is "
+                    "a bad initialization (course notes, seed 004).")
+    p_act.add_argument("name", help="a registered model (zoo list)")
+    p_act.add_argument("--activation", choices=ACTIVATIONS, default=None,
+                       help="hidden activation, for builders that take one (lenet5; default: the builder's)")
+    p_act.add_argument("--init", choices=INITIALIZERS, default=None,
+                       help="kernel initializer, for builders that take one (default: He for ReLU, Glorot else)")
+    p_act.add_argument("--input-shape", type=parse_shape, default=None, help="H,W,C (default: the model's own)")
+    p_act.add_argument("--classes", type=_number(int, 2), default=10, help="output classes")
+    p_act.add_argument("--batch", type=_number(int, 1), default=256, help="examples in the random batch")
+    p_act.add_argument("--seed", type=_number(int, 0), default=0, help="seeds the weights, the batch and the labels")
+    p_act.add_argument("--plot", default=None, metavar="PNG", help="also draw the two curves into this file")
     return parser
+
+
+def _activations(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    import keras
+    import zoo
+
+    entry = zoo.get_entry(args.name)
+    kwargs: dict = {"classes": args.classes}
+    if args.input_shape is not None:
+        kwargs["input_shape"] = args.input_shape
+    for option, argument in (("activation", "activation"), ("init", "initializer")):
+        value = getattr(args, option)
+        if value is None:
+            continue
+        if not entry.accepts(argument):
+            takers = [n for n in zoo.list_models() if zoo.get_entry(n).accepts(argument)]
+            raise UsageError(f"zoo activations: argument --{option}: {args.name}'s builder takes no {argument}; "
+                             f"models whose builder does: {', '.join(takers) or 'none'}")
+        kwargs[argument] = value
+    if args.plot is not None and not args.plot.endswith(".png"):
+        raise UsageError(f"zoo activations: argument --plot: must name a .png file, got {args.plot!r}")
+    keras.utils.set_random_seed(args.seed)
+    model = entry.build(**kwargs)
+    shape = tuple(model.inputs[0].shape[1:])
+    rng = np.random.default_rng(args.seed)
+    if entry.kind == "text":
+        vocab = next((layer.input_dim for layer in model.layers if isinstance(layer, keras.layers.Embedding)), 2)
+        x = rng.integers(1, max(vocab, 2), size=(args.batch, *shape))
+    else:
+        x = rng.standard_normal((args.batch, *shape)).astype("float32")
+    stats = zoo.activation_stats(model, x, seed=args.seed)
+    chosen = ", ".join(f"{k} {v}" for k, v in kwargs.items() if k in ("activation", "initializer")) or "defaults"
+    print(f"zoo activations {args.name}: input {shape}, batch {args.batch} of N(0, 1), {chosen}")
+    print(stats.report())
+    print(f"std of the last hidden layer / the first: {zoo.activations.spread_ratio(stats):.3g}")
+    if args.plot:
+        stats.plot(args.plot, title=f"{args.name} ({chosen})")
+        print(f"wrote {args.plot}")
+    return 0
 
 
 def _gradcheck(args: argparse.Namespace) -> int:
@@ -198,10 +265,18 @@ def _gradcheck(args: argparse.Namespace) -> int:
 
 def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "name", None) is not None:
+        try:
+            check_model_name(args.name)  # before Keras: a bad name answers at once
+        except ValueError as error:
+            raise UsageError(f"zoo {args.command}: argument name: {error}") from None
+    load_zoo()
     import zoo
 
     if args.command == "gradcheck":
         return _gradcheck(args)
+    if args.command == "activations":
+        return _activations(args)
     if args.command == "list":
         print(f"{'name':<22} {'family':<10} {'default input':<16} {'parameters':>12}  description")
         for name in zoo.list_models(args.pattern):

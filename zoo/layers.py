@@ -52,6 +52,22 @@ def initializer_for(activation: str | None) -> str:
     )
 
 
+def kernel_initializer(initializer: str | None, activation: str | None):
+    """A kernel initializer: ``None`` → :func:`initializer_for` the activation; ``"he"`` (He normal),
+    ``"glorot"`` (Glorot uniform), ``"normal0.01"`` (N(0, 0.01²), the course's "small random numbers"),
+    or any Keras initializer name. A fresh object per call (Keras warns on a reused seeded one)."""
+    if initializer is None:
+        return initializer_for(activation)
+    short = {"he": "he_normal", "glorot": "glorot_uniform"}
+    if initializer == "normal0.01":
+        return keras.initializers.RandomNormal(mean=0.0, stddev=0.01)
+    try:
+        return keras.initializers.get(short.get(initializer, initializer))
+    except ValueError:
+        raise ValueError(f"initializer must be he, glorot, normal0.01 or a Keras initializer name, "
+                         f"got {initializer!r}") from None
+
+
 def batch_norm(x, name: str, *, epsilon: float = BN_EPSILON, momentum: float = BN_MOMENTUM,
                gamma_zero: bool = False, axis: int = -1):
     """BatchNormalization with the zoo's defaults; γ and β are never penalized."""
@@ -79,7 +95,7 @@ def conv_bn_act(
     batch_norm_override: bool | None = None,
     bn_epsilon: float = BN_EPSILON,
     bn_gamma_zero: bool = False,
-    kernel_initializer: str | None = None,
+    kernel_initializer=None,
 ):
     """Conv2D -> BN -> activation with stable names ``{name}_conv``, ``{name}_bn``, ``{name}_{act}``.
 
@@ -114,13 +130,14 @@ def dense_bn_act(
     activation: str | None = "relu",
     use_bias: bool | None = None,
     batch_norm_override: bool | None = None,
+    kernel_initializer=None,
 ):
     """Dense -> BN -> activation, named ``{name}_dense``, ``{name}_bn``, ``{name}_{act}``."""
     bn = regularization.batch_norm if batch_norm_override is None else batch_norm_override
     x = keras.layers.Dense(
         units,
         use_bias=(not bn) if use_bias is None else use_bias,
-        kernel_initializer=initializer_for(activation),
+        kernel_initializer=kernel_initializer or initializer_for(activation),
         kernel_regularizer=regularization.kernel_regularizer(),
         name=f"{name}_dense",
     )(x)

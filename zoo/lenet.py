@@ -21,14 +21,14 @@ from typing import Sequence
 
 import keras
 
-from zoo import _builder
-from zoo.layers import Resize, conv_bn_act, dense_bn_act
+from zoo import _builder, catalog
+from zoo.layers import Resize, conv_bn_act, dense_bn_act, kernel_initializer
 from zoo.registry import register_model
 from zoo.regularization import Regularization, as_regularization
 
 PAPER_REGULARIZATION = Regularization.none()  # LeNet-5 had no penalty, dropout or batch norm
 POOLS = {"avg": keras.layers.AveragePooling2D, "max": keras.layers.MaxPooling2D}
-ACTIVATIONS = ("tanh", "relu", "sigmoid", "elu", "gelu", "leaky_relu")
+ACTIVATIONS = catalog.ACTIVATIONS  # tanh, relu, sigmoid, elu, gelu, leaky_relu
 
 
 @register_model("lenet5", params=61_706, family="lenet", default_input_shape=(32, 32, 1), small_input_shape=(8, 8, 1))
@@ -43,6 +43,7 @@ def lenet5(
     regularization: Regularization | dict | None = None,
     activation: str = "relu",
     subsampling: str = "max",
+    initializer: str | None = None,
 ) -> keras.Model:
     """LeNet-5 (LeCun et al. 1998): 61,706 parameters at 32×32×1 or 28×28×1 with 10 classes, no BN.
 
@@ -50,6 +51,9 @@ def lenet5(
         activation: ``"tanh"`` (classic, Glorot init) or ``"relu"`` (modern, He init), or another of
             ``ACTIVATIONS``.
         subsampling: ``"avg"`` (classic S2/S4) or ``"max"`` (modern).
+        initializer: the hidden kernels' initializer (``zoo.layers.kernel_initializer``: ``"he"``,
+            ``"glorot"``, ``"normal0.01"`` or a Keras name); None: He for ReLU-like, Glorot for tanh and
+            sigmoid. For ``zoo activations`` experiments; the output layer stays Glorot.
         regularization: ``zoo.Regularization``; None: the paper's (none: 61,706 parameters). BN goes
             after C1, C3, C5 and F6 (never on the output), dropout (``keep_prob``) after C5 and F6. A dict
             changes only the fields it names.
@@ -60,6 +64,10 @@ def lenet5(
     reg = as_regularization(regularization, PAPER_REGULARIZATION)
     _builder.check_head(owner, include_top, pooling, classes, classifier_activation)
     _builder.check_choice("activation", activation, ACTIVATIONS, owner)
+    try:
+        kernel_initializer(initializer, activation)
+    except ValueError as error:
+        raise ValueError(f"{owner}: {error}") from None
     _builder.check_choice("subsampling", subsampling, tuple(POOLS), owner)
     inputs, x, (height, width, _) = _builder.image_input(owner, input_shape, input_tensor, (32, 32, 1), 1)
     if height is None or width is None:
@@ -71,15 +79,19 @@ def lenet5(
     c1_padding = "valid" if min(height, width) >= 32 else "same"
     pool = POOLS[subsampling]
 
-    x = conv_bn_act(x, 6, 5, padding=c1_padding, activation=activation, regularization=reg, name="c1")
+    x = conv_bn_act(x, 6, 5, padding=c1_padding, activation=activation, regularization=reg, name="c1",
+                     kernel_initializer=kernel_initializer(initializer, activation))
     x = pool(2, name="s2_pool")(x)
-    x = conv_bn_act(x, 16, 5, padding="valid", activation=activation, regularization=reg, name="c3")
+    x = conv_bn_act(x, 16, 5, padding="valid", activation=activation, regularization=reg, name="c3",
+                     kernel_initializer=kernel_initializer(initializer, activation))
     x = pool(2, name="s4_pool")(x)
     if include_top:
-        x = conv_bn_act(x, 120, 5, padding="valid", activation=activation, regularization=reg, name="c5")
+        x = conv_bn_act(x, 120, 5, padding="valid", activation=activation, regularization=reg, name="c5",
+                         kernel_initializer=kernel_initializer(initializer, activation))
         x = keras.layers.Flatten(name="flatten")(x)
         x = reg.apply_dropout(x, name="c5_dropout")
-        x = dense_bn_act(x, 84, activation=activation, regularization=reg, name="f6")
+        x = dense_bn_act(x, 84, activation=activation, regularization=reg, name="f6",
+                         kernel_initializer=kernel_initializer(initializer, activation))
         x = reg.apply_dropout(x, name="f6_dropout")
         x = _builder.classifier(x, classes, regularization=reg, classifier_activation=classifier_activation)
     else:

@@ -11,7 +11,6 @@ Registering a builder is one decorator (or one call for a variant with fixed arg
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import fnmatch
 import functools
 import inspect
@@ -19,6 +18,8 @@ import re
 from typing import Any, Callable
 
 import keras
+
+from zoo.catalog import unknown_model_error
 
 __all__ = ["ModelEntry", "register_model", "register_variant", "build", "list_models", "get_entry"]
 
@@ -41,6 +42,14 @@ class ModelEntry:
     fixed_kwargs: dict = dataclasses.field(default_factory=dict)
     description: str = ""
     params: int | None = None  # the default call's count_params() (what `zoo list` shows; tests check it)
+
+    def accepts(self, argument: str) -> bool:
+        """Whether the builder takes ``argument`` (a keyword of its signature this entry does not fix)."""
+        try:
+            parameters = inspect.signature(self.builder).parameters
+        except (TypeError, ValueError):
+            return False
+        return argument in parameters and argument not in self.fixed_kwargs
 
     def build(self, **kwargs: Any) -> keras.Model:
         """The model; ``weights`` (None, a ``.weights.h5`` file, ``"imagenet"``) as ``zoo.weights``."""
@@ -123,12 +132,7 @@ def _first_line(builder: Callable) -> str:
 def get_entry(name: str) -> ModelEntry:
     """The registry entry for ``name``, or a ValueError that lists close names."""
     if not isinstance(name, str) or name not in _REGISTRY:
-        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=5, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(
-            f"unknown model name {name!r}{hint} (zoo.list_models() lists all {len(_REGISTRY)}: "
-            f"{', '.join(sorted(_REGISTRY))})"
-        )
+        raise unknown_model_error(name, _REGISTRY)
     return _REGISTRY[name]
 
 

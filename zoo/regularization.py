@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
+if TYPE_CHECKING:  # Keras is imported where a layer is made, so that the command lines check first
+    import keras
 
 __all__ = ["Regularization", "NO_REGULARIZATION"]
 
@@ -74,6 +75,8 @@ class Regularization:
 
     def kernel_regularizer(self) -> keras.regularizers.Regularizer | None:
         """A fresh Keras regularizer for one kernel, or None when both λ are 0."""
+        import keras
+
         if self.l1 > 0 and self.l2 > 0:
             return keras.regularizers.L1L2(l1=self.l1, l2=self.l2)
         if self.l2 > 0:
@@ -87,6 +90,8 @@ class Regularization:
 
         ``keep_prob`` overrides the config for one layer (the notes: lower keep-prob for the largest layers).
         """
+        import keras
+
         kp = self.keep_prob if keep_prob is None else _check_float("keep_prob", keep_prob, 0.0, 1.0, True)
         if kp >= 1.0:
             return None
