@@ -57,8 +57,7 @@ def summarize(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for model in dict.fromkeys(r["model"] for r in runs):
         for name in _presets():
-            group = [r for r in runs if r["model"] == model and r["preset"] == name
-                     and "kernel_sparsity" in r]  # runs from before the sparsity figure wait to be redone
+            group = [r for r in runs if r["model"] == model and r["preset"] == name]
             if not group:
                 continue
             row: dict[str, Any] = {"model": model, "preset": name, "seeds": sorted(r["seed"] for r in group),
@@ -120,7 +119,8 @@ def plot_weights(runs: Sequence[dict[str, Any]], path) -> None:
         ax.axvline(-3, color="black", linestyle="--", linewidth=0.8)
         ax.set_xlabel("log10 |w| (kernel weights; the left bin holds everything below 1e-7)")
         ax.set_ylabel("share of weights")
-        ax.set_title(f"{model}: L1 piles weights at 0, L2 only shrinks them")
+        optimizer = next(r["recipe"]["optimizer"] for r in runs if r["model"] == model)
+        ax.set_title(f"{model} ({optimizer}): kernel weights after training")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -188,15 +188,15 @@ def run(argv: Sequence[str] | None = None) -> int:
     load_data("fashion_mnist", data_dir=args.data_dir, limit=100, test_limit=10)  # data found, before any work
     output = common.result_path("ablation.json", args.quick, args.output)
     data = common.read_json(output, {"runs": []})
+    data["runs"] = [r for r in data["runs"] if "kernel_sparsity" in r]  # from before the sparsity figure: redone
     recipes = [recipe_for(m, p, s, args.train_images, args.quick) for m in args.models for p in args.presets
                for s in seeds]
     recipes = [r.replace(data_dir=args.data_dir) for r in recipes]
     watch = common.Stopwatch()
     for i, recipe in enumerate(recipes, 1):
         key = recipe.config_hash()
-        if any(r["config_hash"] == key and "kernel_sparsity" in r for r in data["runs"]):
+        if any(r["config_hash"] == key for r in data["runs"]):
             continue
-        data["runs"] = [r for r in data["runs"] if r["config_hash"] != key]  # a run from before sparsity
         result = train(recipe, out=args.out, verbose=0)
         m = result.metrics
         data["runs"].append({

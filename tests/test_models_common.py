@@ -88,8 +88,16 @@ HEAVY_TO_TRAIN = ("resnet56", "resnet110")  # 15-30 s for one step and a round t
                                             # resnet32 and resnet44 cover the same code)
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY_TO_TRAIN else n
-                                  for n in zoo.list_models()])
+ON_EVERY_BACKEND = ("lenet5", "alexnet_small", "googlenet_small", "resnet20", "resnet18", "lstm", "lstm_text")
+
+
+def _mark(name: str):
+    marks = [pytest.mark.slow] if name in HEAVY_TO_TRAIN else []
+    marks += [pytest.mark.backends] if name in ON_EVERY_BACKEND else []
+    return pytest.param(name, marks=marks)
+
+
+@pytest.mark.parametrize("name", [_mark(n) for n in zoo.list_models()])
 def test_trains_one_step_and_round_trips(name, tmp_path):
     keras.backend.clear_session()
     entry = zoo.get_entry(name)
@@ -111,6 +119,7 @@ def test_trains_one_step_and_round_trips(name, tmp_path):
 BIG = {n for n in zoo.list_models() if (zoo.get_entry(n).params or 0) > 30_000_000}  # 45-61 M weights each
 
 
+@pytest.mark.backends  # the same architecture on every backend
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in BIG else n
                                   for n in zoo.list_models()])
 def test_the_default_call_has_the_count_zoo_list_shows(name):

@@ -159,6 +159,7 @@ def _load_in_a_fresh_interpreter(manifest, folder):
     return report
 
 
+@pytest.mark.backends
 def test_small_models_and_a_recipe_model_load_safely_and_predict_identically(tmp_path):
     from recipes.recipe import preset
     from recipes.train import run

@@ -35,7 +35,8 @@ def _run_folders(out):
 _SLOW_SCRIPTS = ("inception", "resnet")
 
 
-@pytest.mark.parametrize("script", [pytest.param(s, marks=pytest.mark.slow) if s in _SLOW_SCRIPTS else s
+@pytest.mark.parametrize("script", [pytest.param(s, marks=pytest.mark.slow) if s in _SLOW_SCRIPTS else
+                                    pytest.param(s, marks=pytest.mark.backends) if s == "lenet5" else s
                                     for s in sorted(SCRIPTS)])
 def test_script_quick_run_writes_a_complete_run_folder(script, run_cli, tmp_path):
     model = SCRIPTS[script]

@@ -120,6 +120,9 @@ def activation_stats(model: keras.Model, x, y=None, *, seed: int = 0) -> Activat
     ``model``: a functional or Sequential Keras model ending in a softmax (or logits) over classes;
     ``x``: a batch of its inputs; ``y``: integer labels (default: random, seeded with ``seed``).
     """
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError("activation_stats needs the TensorFlow backend (KERAS_BACKEND=tensorflow) for its "
+                         f"backward pass, got {keras.backend.backend()!r}")
     import tensorflow as tf
 
     from zoo.layers import outputs_logits
