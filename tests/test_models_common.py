@@ -119,9 +119,9 @@ def test_trains_one_step_and_round_trips(name, tmp_path):
 BIG = {n for n in zoo.list_models() if (zoo.get_entry(n).params or 0) > 30_000_000}  # 45-61 M weights each
 
 
-@pytest.mark.backends  # the same architecture on every backend
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in BIG else n
-                                  for n in zoo.list_models()])
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] if n in BIG else
+                                               [pytest.mark.backends] if n in ON_EVERY_BACKEND else [])
+                                  for n in zoo.list_models()])  # backends: the same architecture on JAX
 def test_the_default_call_has_the_count_zoo_list_shows(name):
     """``zoo list``'s parameters column is each default call's count_params(). Global-pooling models count
     the same at any input size, so those are built at their small input (quicker)."""
