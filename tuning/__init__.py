@@ -82,6 +82,7 @@ adding the role::
   127.0.0.1 with a free port.
 """
 
+from zoo._quiet import lazy_getattr as _lazy_getattr
 from zoo._quiet import started_by_a_project_command_line as _started_by_a_project_command_line
 
 _LOADED = False
@@ -112,14 +113,7 @@ def load() -> None:
     _LOADED = True
 
 
-def __getattr__(name: str):
-    if name.startswith("_"):
-        raise AttributeError(f"module 'tuning' has no attribute {name!r}")
-    load()
-    try:
-        return globals()[name]
-    except KeyError:
-        raise AttributeError(f"module 'tuning' has no attribute {name!r}") from None
+__getattr__ = _lazy_getattr('tuning', load, globals())
 
 
 if not _started_by_a_project_command_line():

@@ -15,6 +15,7 @@ it lazily instead, so that ``--help`` and argument errors answer before TensorFl
 first use of a ``zoo.<name>`` (or :func:`load`) loads everything.
 """
 
+from zoo._quiet import lazy_getattr as _lazy_getattr
 from zoo._quiet import started_by_a_project_command_line as _started_by_a_project_command_line
 
 _LOADED = False
@@ -55,14 +56,7 @@ def load() -> None:
     _LOADED = True
 
 
-def __getattr__(name: str):
-    if name.startswith("_") and name != "__all__":
-        raise AttributeError(f"module 'zoo' has no attribute {name!r}")
-    load()
-    try:
-        return globals()[name]
-    except KeyError:
-        raise AttributeError(f"module 'zoo' has no attribute {name!r}") from None
+__getattr__ = _lazy_getattr('zoo', load, globals())
 
 
 if not _started_by_a_project_command_line():

@@ -50,6 +50,22 @@ def started_by_a_project_command_line() -> bool:
         program.startswith(os.path.join(root, package) + os.sep) for package in PROJECT_PACKAGES)
 
 
+def lazy_getattr(package: str, load, namespace: dict):
+    """A PEP 562 module ``__getattr__`` for ``package``: ``load()`` on the first public name (or
+    ``__all__``), then the name from ``namespace`` (the package's globals); AttributeError otherwise."""
+
+    def __getattr__(name: str):
+        if name.startswith("_") and name != "__all__":
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        load()
+        try:
+            return namespace[name]
+        except KeyError:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
+
+    return __getattr__
+
+
 def import_tensorflow_quietly() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" in sys.modules or os.environ["TF_CPP_MIN_LOG_LEVEL"] in ("0", "1"):

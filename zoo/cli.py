@@ -194,6 +194,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _random_inputs(entry, model, shape: tuple, batch: int, rng, dtype: str = "float64"):
+    """A random batch for ``model``: token ids in its vocabulary for text, N(0, 1) values of ``dtype`` else."""
+    import keras
+
+    if entry.kind == "text":
+        vocab = next((layer.input_dim for layer in model.layers if isinstance(layer, keras.layers.Embedding)), 2)
+        return rng.integers(1, max(vocab, 2), size=(batch, *shape))
+    return rng.standard_normal((batch, *shape)).astype(dtype, copy=False)
+
+
 def _activations(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -219,11 +229,7 @@ def _activations(args: argparse.Namespace) -> int:
     model = entry.build(**kwargs)
     shape = tuple(model.inputs[0].shape[1:])
     rng = np.random.default_rng(args.seed)
-    if entry.kind == "text":
-        vocab = next((layer.input_dim for layer in model.layers if isinstance(layer, keras.layers.Embedding)), 2)
-        x = rng.integers(1, max(vocab, 2), size=(args.batch, *shape))
-    else:
-        x = rng.standard_normal((args.batch, *shape)).astype("float32")
+    x = _random_inputs(entry, model, shape, args.batch, rng, dtype="float32")
     stats = zoo.activation_stats(model, x, seed=args.seed)
     chosen = ", ".join(f"{k} {v}" for k, v in kwargs.items() if k in ("activation", "initializer")) or "defaults"
     print(f"zoo activations {args.name}: input {shape}, batch {args.batch} of N(0, 1), {chosen}")
@@ -248,11 +254,7 @@ def _gradcheck(args: argparse.Namespace) -> int:
                                         batch_norm=not args.no_batch_norm)
     model = entry.build(input_shape=shape, classes=args.classes, regularization=regularization)
     rng = np.random.default_rng(args.seed)
-    if entry.kind == "text":
-        vocab = next((layer.input_dim for layer in model.layers if isinstance(layer, keras.layers.Embedding)), 2)
-        x = rng.integers(1, max(vocab, 2), size=(args.batch, *shape))
-    else:
-        x = rng.standard_normal((args.batch, *shape))
+    x = _random_inputs(entry, model, shape, args.batch, rng)
     y = rng.integers(0, args.classes, size=args.batch)
     options = {} if args.epsilon is None else {"epsilon": args.epsilon}
     result = zoo.gradcheck(model, x, y, max_params=args.max_params, seed=args.seed,
