@@ -1,5 +1,5 @@
 """What the recipe options allow, without Keras: augmentation policies and the domains they fit,
-optimizers, schedules and precisions, with their checks.
+optimizers, schedules, precisions and distributions, with their checks.
 
 The modules that implement them (``recipes.augment``, ``recipes.optim``, ``recipes.modeling``) re-export
 these names; they live here so that ``recipes.recipe.Recipe`` and the command lines validate every option
@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 __all__ = ["POLICIES", "DOMAIN_POLICIES", "AUGMENT_IN_MODEL", "PLACEMENTS", "default_policy", "check_policy",
            "check_erasing", "check_mixing", "OPTIMIZERS", "SCHEDULES", "WEIGHT_DECAY_OPTIMIZERS",
-           "CONVENTIONAL_LEARNING_RATES", "check_learning_rate", "PRECISIONS"]
+           "CONVENTIONAL_LEARNING_RATES", "check_learning_rate", "PRECISIONS", "DISTRIBUTIONS"]
 
 # -- augmentation (recipes.augment) ------------------------------------------------------------------
 POLICIES: dict[str, str] = {
@@ -147,3 +147,8 @@ assert set(CONVENTIONAL_LEARNING_RATES) == set(OPTIMIZERS)
 # -- precision (recipes.modeling) --------------------------------------------------------------------
 # Keras dtype policies a recipe may train under (``Recipe.precision``); bench/speed.py times both.
 PRECISIONS: tuple[str, ...] = ("float32", "mixed_bfloat16")
+
+# -- distribution (recipes.distribute) --------------------------------------------------------------
+# ``Recipe.distribute``: one device, or Keras' DataParallel over every local device (and, with
+# ``recipes.distribute.initialize_processes``, over the devices of several processes on the JAX backend).
+DISTRIBUTIONS: tuple[str, ...] = ("none", "data_parallel")

@@ -81,6 +81,7 @@ def _bounded(parse, allowed, rule: str):
     return check
 
 
+_nonnegative_int = _seed  # the same rule: an integer >= 0
 _positive_float = _bounded(_float, lambda v: v > 0, "a number > 0")
 _nonnegative_float = _bounded(_float, lambda v: v >= 0, "a number >= 0")
 _keep_prob = _bounded(_float, lambda v: 0 < v <= 1, "in (0, 1] (1 = no dropout)")
@@ -110,7 +111,7 @@ def _clipnorm(text: str) -> float:
 
 def add_training_options(parser: argparse.ArgumentParser, *, default_data: str = "digits") -> None:
     """The options every recipe command shares (all default to None = the preset's value)."""
-    from recipes.choices import OPTIMIZERS, PRECISIONS, SCHEDULES
+    from recipes.choices import DISTRIBUTIONS, OPTIMIZERS, PRECISIONS, SCHEDULES
     from recipes.recipe import TTA_MODES
 
     data = parser.add_argument_group("data")
@@ -161,6 +162,19 @@ def add_training_options(parser: argparse.ArgumentParser, *, default_data: str =
     opt.add_argument("--seed", type=_seed, default=None)
     opt.add_argument("--precision", choices=PRECISIONS, default=None,
                      help="float32 (default) or mixed_bfloat16 (bf16 compute, float32 weights; see bench/speed.py)")
+
+    dist = parser.add_argument_group("distribution (recipes.distribute)")
+    dist.add_argument("--distribute", choices=DISTRIBUTIONS, default=None,
+                      help="data_parallel: Keras' DataParallel over every device, the batch split over them "
+                           "(default none; implied by --num-processes > 1)")
+    dist.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                      help="process 0's address: train across processes (JAX backend), with the next two")
+    dist.add_argument("--num-processes", type=_positive_int, default=None, metavar="N",
+                      help="how many processes train together (each runs the same command)")
+    dist.add_argument("--process-id", type=_nonnegative_int, default=None, metavar="I",
+                      help="this process's index, 0..N-1; process 0 writes the run folder")
+    dist.add_argument("--coordinator-timeout", type=_positive_float, default=60.0, metavar="SECONDS",
+                      help="how long a process waits for process 0 to answer")
 
     out = parser.add_argument_group("output")
     out.add_argument("--out", default="runs", help="parent folder of the run folders (default runs)")
@@ -270,10 +284,31 @@ def script_main(argv: Sequence[str] | None, *, prog: str, default_model: str | N
         if default_model is not None:
             _check_variant(prog, model, variants)
         recipe = recipe_from_args(args, model, args.preset)  # every option checked: now Keras
+        recipe, processes = _processes_from_args(args, recipe)
         load_zoo()
+        if processes is not None:
+            from recipes.distribute import initialize_processes
+
+            initialize_processes(*processes, timeout_s=args.coordinator_timeout)
         return _train(recipe, args, prog)
 
     return cli_main(run_fn, argv, prog)
+
+
+def _processes_from_args(args: argparse.Namespace, recipe):
+    """The Recipe (data_parallel when several processes train together) and the checked process options."""
+    from recipes.distribute import check_processes
+
+    processes = check_processes(args.coordinator, args.num_processes, args.process_id)
+    if processes is None or processes[1] == 1:
+        return recipe, processes
+    if args.distribute == "none":
+        raise ValueError(f"--num-processes {processes[1]} trains one model across processes: it needs "
+                         f"--distribute data_parallel (or leave --distribute out); got --distribute none")
+    if getattr(args, "folds", None):
+        raise ValueError(f"--folds {args.folds} with --num-processes {processes[1]}: cross-validation runs "
+                         f"its folds in one process; leave out one of the two")
+    return recipe.replace(distribute="data_parallel"), processes
 
 
 def _train(recipe, args: argparse.Namespace, prog: str) -> int:

@@ -729,7 +729,7 @@ def _split(raw: _Raw, validation_fraction: float, seed: int, limit: int | None,
 # ------------------------------------------------------------------------------------------------------
 
 def make_dataset(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0, augmentation=None,
-                 epoch=None, mixing=None):
+                 epoch=None, mixing=None, drop_remainder: bool = False):
     """``tf.data``: slices -> shuffle (seeded) -> batch -> augmentation -> prefetch.
 
     Shuffling: with ``epoch`` (an integer ``tf.Variable`` that a callback sets at each epoch's start, as
@@ -742,6 +742,7 @@ def make_dataset(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0,
     ``mixing`` (``mixing(images, labels, key) -> (images, soft_targets)``, e.g. ``recipes.augment.mix_batch``
     with its options bound) is mapped over the batches after the shuffle, before ``augmentation``; ``key`` is
     ``(seed + epoch, batch index)`` with ``epoch`` (0 without it), so the mix of a batch is repeatable.
+    ``drop_remainder``: no last partial batch (data-parallel training splits every batch evenly).
     """
     import tensorflow as tf
 
@@ -752,12 +753,13 @@ def make_dataset(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0,
     if len(x) == 0:
         raise DataError("the split is empty: no examples to batch")
     if shuffle and epoch is not None:
-        dataset = _epoch_keyed_batches(x, y, int(batch_size), int(seed), epoch, with_key=mixing is not None)
+        dataset = _epoch_keyed_batches(x, y, int(batch_size), int(seed), epoch, with_key=mixing is not None,
+                                       drop_remainder=drop_remainder)
     else:
         dataset = tf.data.Dataset.from_tensor_slices((x, y))
         if shuffle:
             dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(int(batch_size))
+        dataset = dataset.batch(int(batch_size), drop_remainder=bool(drop_remainder))
         if mixing is not None:
             dataset = dataset.enumerate().map(lambda step, batch: (*batch, tf.stack([tf.constant(0, tf.int64), step])))
     if mixing is not None:
@@ -770,7 +772,8 @@ def make_dataset(x, y, batch_size: int, *, shuffle: bool = False, seed: int = 0,
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _epoch_keyed_batches(x, y, batch_size: int, seed: int, epoch, with_key: bool = False):
+def _epoch_keyed_batches(x, y, batch_size: int, seed: int, epoch, with_key: bool = False,
+                         drop_remainder: bool = False):
     """Batches in the order ``stateless_shuffle(range(n), key=(seed, epoch))``, read when each epoch begins;
     ``with_key``: each with its ``(epoch, batch index)`` too."""
     import tensorflow as tf
@@ -781,12 +784,14 @@ def _epoch_keyed_batches(x, y, batch_size: int, seed: int, epoch, with_key: bool
         now = tf.cast(tf.convert_to_tensor(epoch), tf.int64)
         key = tf.stack([tf.constant(seed, tf.int64), now])
         indices = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=key)
-        batches = tf.data.Dataset.from_tensor_slices(indices).batch(batch_size).enumerate()
+        batches = tf.data.Dataset.from_tensor_slices(indices).batch(batch_size, drop_remainder=drop_remainder)
+        batches = batches.enumerate()
         return batches.map(lambda step, index: (index, tf.stack([now, step])))  # the key of the batch
 
     batches = tf.data.Dataset.from_tensors(0).flat_map(order)
     # flat_map hides the length; Keras wants it to know an epoch's end without running out of data
-    batches = batches.apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
+    steps = count // batch_size if drop_remainder else -(-count // batch_size)
+    batches = batches.apply(tf.data.experimental.assert_cardinality(steps))
     if with_key:
         return batches.map(lambda index, key: (tf.gather(images, index), tf.gather(labels, index), key))
     return batches.map(lambda index, key: (tf.gather(images, index), tf.gather(labels, index)))

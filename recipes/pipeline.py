@@ -28,6 +28,7 @@ the plateau schedule's counters from the history (:func:`fit`'s ``history``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -40,13 +41,14 @@ import numpy as np
 
 import zoo
 from recipes.data import DataSplits, load_data, make_dataset, pipeline_augmentation
+from recipes.distribute import LocalCopy, data_parallel, is_writer, without_distribution
 from recipes.modeling import build_model, training_model
 from recipes.optim import PLATEAU_PATIENCE, make_optimizer, schedule_callbacks
 from recipes.recipe import Recipe
 from recipes.runfolder import best_val_loss_index
 
 __all__ = ["Prepared", "TrainingDiverged", "prepare", "prepare_bare", "load_splits", "loss_for", "compile_model",
-           "fit", "evaluate", "evaluate_splits", "EpochSeeds", "EarlyStopping",
+           "fit", "evaluate", "evaluate_splits", "EpochSeeds", "EarlyStopping", "LocalValidation",
            "ensure_finite", "SmoothedCrossentropy", "label_accuracy", "label_mixing", "EMAWeights", "check_tta", "tta_views",
            "tta_probabilities", "evaluate_tta", "class_probabilities", "probability_scores"]
 
@@ -63,7 +65,12 @@ class TrainingDiverged(RuntimeError):
 
 @dataclasses.dataclass
 class Prepared:
-    """A recipe made ready to train: its data, its two models (compiled trainer) and its datasets."""
+    """A recipe made ready to train: its data, its two models (compiled trainer) and its datasets.
+
+    Under ``Recipe.distribute = "data_parallel"``, ``trainer`` is the distributed one, ``local`` holds its
+    one-device copy (:class:`recipes.distribute.LocalCopy`) and ``model`` is the copy's inference model:
+    what is evaluated and saved, with the trained weights after every epoch.
+    """
 
     recipe: Recipe
     splits: DataSplits | None
@@ -74,6 +81,17 @@ class Prepared:
     epoch_seeds: "EpochSeeds"
     train_data: Any = None
     validation_data: Any = None
+    distribution: Any = None
+    local: LocalCopy | None = None
+
+    @property
+    def evaluator(self) -> keras.Model:
+        """The compiled model that evaluates: the trainer, or its one-device copy when distributed."""
+        return self.trainer if self.local is None else self.local.trainer
+
+    def distributed(self):
+        """The block the trainer runs in: its Keras distribution's scope (nothing when not distributed)."""
+        return self.distribution.scope() if self.distribution is not None else contextlib.nullcontext()
 
 
 def load_splits(recipe: Recipe) -> DataSplits:
@@ -91,21 +109,39 @@ def prepare(recipe: Recipe, splits: DataSplits | None = None, *, placement: str 
     if not isinstance(recipe, Recipe):
         raise ValueError(f"prepare needs a recipes.recipe.Recipe, got {type(recipe).__name__}")
     splits = load_splits(recipe) if splits is None else splits
+    distribution = data_parallel(recipe)
     keras.utils.set_random_seed(recipe.seed)
     policy = recipe.resolved_augmentation(splits.domain)
     check_tta(recipe.tta, splits.domain)
-    model = build_model(recipe.model, splits, recipe.regularization, precision=recipe.precision,
-                        **dict(recipe.model_kwargs))
-    trainer = training_model(model, splits, policy, seed=recipe.seed, placement=placement, erasing=recipe.erasing)
+    whole = len(splits.x_train) // recipe.batch_size
+    if distribution is not None and whole == 0:
+        raise ValueError(f"Recipe.batch_size ({recipe.batch_size}) is larger than the {len(splits.x_train)} training "
+                         f"examples: data_parallel trains on whole batches only")
+    steps = whole if distribution is not None else max(1, math.ceil(len(splits.x_train) / recipe.batch_size))
+    scope = distribution.scope() if distribution is not None else contextlib.nullcontext()
+    with scope:
+        model, trainer = _build_and_compile(recipe, splits, policy, steps, placement)
+    local = None
+    if distribution is not None:
+        with without_distribution():
+            local = LocalCopy(*_build_and_compile(recipe, splits, policy, steps, placement))
     layer = pipeline_augmentation(splits, policy, seed=recipe.seed, placement=placement, erasing=recipe.erasing)
     mixing = label_mixing(recipe, splits)
     seeds = EpochSeeds(recipe.seed, trainer, layer)
-    steps = max(1, math.ceil(len(splits.x_train) / recipe.batch_size))
-    compile_model(trainer, recipe, steps)
     train = make_dataset(splits.x_train, splits.y_train, recipe.batch_size, shuffle=True, seed=recipe.seed,
-                         augmentation=layer, epoch=seeds.epoch, mixing=mixing)
+                         augmentation=layer, epoch=seeds.epoch, mixing=mixing, drop_remainder=distribution is not None)
     val = make_dataset(splits.x_val, splits.y_val, recipe.batch_size) if len(splits.x_val) else None
-    return Prepared(recipe, splits, policy, model, trainer, steps, seeds, train, val)
+    return Prepared(recipe, splits, policy, model if local is None else local.model, trainer, steps, seeds, train,
+                    val, distribution, local)
+
+
+def _build_and_compile(recipe: Recipe, splits: DataSplits, policy: str, steps: int,
+                       placement: str | None) -> tuple[keras.Model, keras.Model]:
+    model = build_model(recipe.model, splits, recipe.regularization, precision=recipe.precision,
+                        **dict(recipe.model_kwargs))
+    trainer = training_model(model, splits, policy, seed=recipe.seed, placement=placement, erasing=recipe.erasing)
+    compile_model(trainer, recipe, steps)
+    return model, trainer
 
 
 def prepare_bare(recipe: Recipe, input_shape: Sequence[int], classes: int, n_train: int | None = None) -> Prepared:
@@ -307,10 +343,12 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
     the best value, best epoch and wait from the history of the finished epochs and the best weights back.
     """
 
-    def __init__(self, patience: int, weights_path: str | os.PathLike | None = None, verbose: int = 0) -> None:
+    def __init__(self, patience: int, weights_path: str | os.PathLike | None = None, verbose: int = 0,
+                 read_only: bool = False) -> None:
         super().__init__(monitor="val_loss", mode="min", patience=patience, restore_best_weights=True,
                          verbose=verbose)
         self.weights_path = None if weights_path is None else Path(weights_path)
+        self.read_only = read_only  # another process writes weights_path (a data-parallel run's process 0)
         self.resumed: dict | None = None
 
     @property
@@ -341,7 +379,8 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
-        if self.weights_path is not None and self.best_epoch == epoch and self.best_weights is not None:
+        if (self.weights_path is not None and not self.read_only and self.best_epoch == epoch
+                and self.best_weights is not None):
             tmp = self.weights_path.with_name(self.weights_path.name + ".tmp.npz")
             np.savez(tmp, epoch=np.int64(epoch), **{f"w{i}": w for i, w in enumerate(self.best_weights)})
             if self.weights_path.exists():
@@ -376,10 +415,14 @@ def fit(prepared: Prepared, *, callbacks: Sequence[keras.callbacks.Callback] = (
     monitor = "val_loss" if validation is not None else "loss"
     watch = _Watch()
     ema = EMAWeights() if recipe.ema else None
-    listed = [prepared.epoch_seeds, *([ema.swap_in] if ema else []), *callbacks, watch,
-              keras.callbacks.TerminateOnNaN()]
+    listed = [prepared.epoch_seeds, *([ema.swap_in] if ema else [])]
+    if prepared.local is not None:  # exact validation on the one-device copy, before anything reads val_loss
+        listed.append(LocalValidation(prepared.local, validation))
+        validation = None
+    listed += [*callbacks, watch, keras.callbacks.TerminateOnNaN()]
     if recipe.patience is not None and validation is not None:
-        listed.append(EarlyStopping(recipe.patience, early_stopping_path, verbose=1 if verbose else 0))
+        listed.append(EarlyStopping(recipe.patience, early_stopping_path, verbose=1 if verbose else 0,
+                                    read_only=not is_writer()))
     listed += _schedule_callbacks(prepared, monitor, 1 if verbose else 0)
     for callback in listed:
         if history is not None and hasattr(callback, "resume"):
@@ -388,14 +431,78 @@ def fit(prepared: Prepared, *, callbacks: Sequence[keras.callbacks.Callback] = (
     if ema is not None:  # the trained weights back before the backup (or last)
         at = next((i for i, c in enumerate(folder) if isinstance(c, keras.callbacks.BackupAndRestore)), len(folder))
         folder.insert(at, ema.swap_out)
+    if prepared.distribution is not None and folder:  # saving makes variables: on one device, in process 0 only
+        pause = PauseDistribution()
+        folder = [pause, *folder, pause.resume]
     listed += folder
     data: dict[str, Any] = {"x": prepared.train_data if x is None else x, "shuffle": False}
     if x is not None and not _is_dataset(x):
         data.update(y=y, batch_size=recipe.batch_size, shuffle=True)
-    result = prepared.trainer.fit(**data, validation_data=validation, epochs=epochs or recipe.epochs,
-                                  initial_epoch=initial_epoch, callbacks=listed, verbose=verbose)
+    with prepared.distributed():
+        result = prepared.trainer.fit(**data, validation_data=validation, epochs=epochs or recipe.epochs,
+                                      initial_epoch=initial_epoch, callbacks=listed, verbose=verbose)
+    if prepared.local is not None:  # early stopping's best weights, EMA's average: into the copy too
+        prepared.local.sync(prepared.trainer)
     ensure_finite(result.history.get("loss", []), watch.diverged_at, recipe, initial_epoch)
     return result
+
+
+class PauseDistribution(keras.callbacks.Callback):
+    """No Keras distribution from this callback's hooks to :attr:`resume`'s (train begin, epoch end, train end).
+
+    A run folder's callbacks save models, and Keras' saving makes a throwaway optimizer whose variables a
+    distribution would place on every process's devices, a step the other processes never take; between
+    the two they run on one device (the distributed variables keep their own placement).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        owner, self._previous = self, None
+
+        class _Resume(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                owner._put_back()
+
+            def on_epoch_end(self, epoch, logs=None):
+                owner._put_back()
+
+            def on_train_end(self, logs=None):
+                owner._put_back()
+
+        self.resume = _Resume()
+
+    def _pause(self) -> None:
+        self._previous = keras.distribution.distribution()
+        keras.distribution.set_distribution(None)
+
+    def _put_back(self) -> None:
+        keras.distribution.set_distribution(self._previous)
+
+    def on_train_begin(self, logs=None):
+        self._pause()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._pause()
+
+    def on_train_end(self, logs=None):
+        self._pause()
+
+
+class LocalValidation(keras.callbacks.Callback):
+    """At every epoch's end: the trained weights into the one-device copy, and its exact ``val_*`` metrics
+    into the epoch's logs (a distributed run validates here instead of inside ``fit``)."""
+
+    def __init__(self, local: LocalCopy, validation_data: Any = None) -> None:
+        super().__init__()
+        self.local, self.validation_data = local, validation_data
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.local.sync(self.model)
+        if self.validation_data is None or logs is None:
+            return
+        with without_distribution():
+            result = self.local.trainer.evaluate(self.validation_data, verbose=0, return_dict=True)
+        logs.update({f"val_{key}": float(value) for key, value in result.items()})
 
 
 def ensure_finite(losses: Sequence[float], diverged_at: tuple[int, int] | None, recipe: Recipe,
@@ -422,7 +529,8 @@ def evaluate(prepared: Prepared, x: np.ndarray, y: np.ndarray,
     if len(x) == 0:
         return {"loss": float("nan"), "accuracy": float("nan")}
     data = make_dataset(x, y, prepared.recipe.batch_size)
-    result = prepared.trainer.evaluate(data, verbose=0, return_dict=True, callbacks=list(callbacks))
+    with without_distribution() if prepared.local is not None else contextlib.nullcontext():
+        result = prepared.evaluator.evaluate(data, verbose=0, return_dict=True, callbacks=list(callbacks))
     return {"loss": float(result["loss"]), "accuracy": float(result["accuracy"])}
 
 

@@ -55,7 +55,7 @@ from typing import Any, Mapping
 
 from zoo.regularization import Regularization
 
-from recipes.choices import OPTIMIZERS, PRECISIONS, SCHEDULES, WEIGHT_DECAY_OPTIMIZERS, check_learning_rate
+from recipes.choices import DISTRIBUTIONS, OPTIMIZERS, PRECISIONS, SCHEDULES, WEIGHT_DECAY_OPTIMIZERS, check_learning_rate
 
 __all__ = ["Recipe", "preset", "data_sized_lambda", "PRESETS", "REGULARIZATION_PRESETS", "BEST_RECIPES", "BestRecipe", "TTA_MODES", "FamilyDefaults", "FAMILY_DEFAULTS", "family_defaults",
            "family_of", "QUICK"]
@@ -64,6 +64,9 @@ __all__ = ["Recipe", "preset", "data_sized_lambda", "PRESETS", "REGULARIZATION_P
 REGULARIZATION_PRESETS: tuple[str, ...] = ("baseline", "l2", "l1", "dropout", "batchnorm", "augment",
                                            "early_stopping", "full")
 PRESETS: tuple[str, ...] = REGULARIZATION_PRESETS + ("best",)
+# Fields added after run folders and benchmark results were keyed by ``Recipe.config_hash``: at this
+# default they leave the hash out, so those keep their names (the default trains what was trained before).
+HASH_SKIPS_DEFAULT: dict[str, Any] = {"distribute": "none"}
 CUSTOM = "custom"   # the preset label of a Recipe built by hand
 AUTO = "auto"       # augmentation: the data's default policy
 RESERVED_MODEL_KWARGS = ("input_shape", "input_tensor", "classes", "regularization")
@@ -284,6 +287,9 @@ class Recipe:
             inputs and their labels) and of CutMix (Yun et al. 2019; pastes a box of one image into another,
             labels by area); 0 = off, both on: each batch takes one of the two. MixUp not for text, CutMix
             images only.
+        distribute: ``"none"`` (one device) or ``"data_parallel"`` (Keras' ``DataParallel`` over every
+            local device, or every device of the processes of ``recipes.distribute.initialize_processes``;
+            the batch is the global batch, split over the devices; see :mod:`recipes.distribute`).
     """
 
     model: str
@@ -314,6 +320,7 @@ class Recipe:
     erasing: float = 0.0
     mixup: float = 0.0
     cutmix: float = 0.0
+    distribute: str = "none"
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -383,6 +390,7 @@ class Recipe:
                                      high_open=False, optional=True))
 
         _choice("precision", self.precision, PRECISIONS)
+        _choice("distribute", self.distribute, DISTRIBUTIONS)
         self._check_techniques(put)
 
     def _check_techniques(self, put) -> None:
@@ -426,7 +434,8 @@ class Recipe:
 
     def config_hash(self) -> str:
         """16 hex digits identifying the configuration (same fields, same hash, across processes)."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        data = {k: v for k, v in self.to_dict().items() if HASH_SKIPS_DEFAULT.get(k, ()) != v}
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
     def __hash__(self) -> int:

@@ -130,6 +130,19 @@ def backup_and_restore(folder: Path) -> keras.callbacks.BackupAndRestore:
     return keras.callbacks.BackupAndRestore(backup_dir=os.fspath(folder), **kwargs)
 
 
+class RestoreOnly(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore that restores a backup another process writes, and writes or deletes nothing."""
+
+    def on_train_begin(self, logs=None):
+        self._load_model()
+
+    def _save_model(self):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+
 def read_history(path: str | os.PathLike) -> dict[str, list[float]]:
     """history.csv as columns of floats (``epoch`` included)."""
     path = Path(path)

@@ -51,11 +51,12 @@ import keras
 
 import zoo
 from zoo.regularize import SPARSITY_THRESHOLD
-from recipes import pipeline
+from recipes import distribute, pipeline
 from recipes.pipeline import TrainingDiverged, compile_model
 from recipes.recipe import Recipe
-from recipes.runfolder import (INPROGRESS, RUN_FILES, OutputFolderError, RunFolder, best_val_loss_index,
-                               check_output_folder, plot_curves, read_history, work_dir_for)
+from recipes.runfolder import (BACKUP, INPROGRESS, RUN_FILES, OutputFolderError, RestoreOnly, RunFolder,
+                               backup_epoch, best_val_loss_index, check_output_folder, plot_curves, read_history,
+                               work_dir_for)
 from recipes.verdict import Verdict, diagnose
 
 __all__ = ["RunResult", "TrainingDiverged", "OutputFolderError", "check_output_folder", "compile_model", "run",
@@ -145,7 +146,10 @@ def _run(recipe: Recipe, out: str | os.PathLike, *, verbose: int, quick: bool, t
     out = check_output_folder(out)  # before anything is loaded, built or written
     prepared = pipeline.prepare(recipe, splits)
     folder = RunFolder(recipe, out)
+    if not distribute.is_writer():
+        return _follow(prepared, folder, callbacks, t0)
     with folder.open(verbose) as opened:
+        distribute.barrier("run folder open")  # the others read it from here on (a data-parallel run)
         try:
             pipeline.fit(prepared, callbacks=callbacks, folder_callbacks=opened.callbacks(prepared.model, tensorboard),
                          history=opened.history, epochs_done=opened.initial_epoch,
@@ -163,10 +167,34 @@ def _run(recipe: Recipe, out: str | os.PathLike, *, verbose: int, quick: bool, t
         text = verdict.text + (f"\n{smoke_note(metrics)}" if quick else "")
         opened.finish(prepared.model, metrics, text, title=f"{recipe.model} on {recipe.data_label} ({recipe.preset})")
     final = folder.publish()
+    distribute.barrier("run folder published")
     if verbose:
         print(summary_line(metrics, final))
         print(text, flush=True)
     return RunResult(folder=final, metrics=metrics, verdict=verdict, recipe=recipe)
+
+
+def _follow(prepared: pipeline.Prepared, folder: RunFolder, callbacks: Sequence[keras.callbacks.Callback],
+            t0: float) -> RunResult:
+    """A data-parallel run's process other than 0: train in step, resume from process 0's backup, write nothing.
+
+    Returns the same metrics as process 0 (each process evaluates its own exact copy) and the work
+    folder's path; process 0 publishes the run folder.
+    """
+    distribute.barrier("run folder open")
+    epochs_done = backup_epoch(folder.work)
+    history = read_history(folder.work / "history.csv") if epochs_done else None
+    if history is not None:
+        history = {key: values[:epochs_done] for key, values in history.items()}
+    fitted = pipeline.fit(prepared, callbacks=callbacks, history=history, epochs_done=epochs_done,
+                          folder_callbacks=[RestoreOnly(backup_dir=os.fspath(folder.work / BACKUP))] if epochs_done else [],
+                          early_stopping_path=folder.early_stopping_path, verbose=0)
+    done = {key: list((history or {}).get(key, [])) + list(values) for key, values in fitted.history.items()}
+    done["epoch"] = list(range(len(done.get("loss", []))))
+    metrics, verdict = run_metrics(prepared, done, wall_time_s=time.perf_counter() - t0,
+                                   resumed_from_epoch=epochs_done)
+    distribute.barrier("run folder published")
+    return RunResult(folder=folder.work, metrics=metrics, verdict=verdict, recipe=prepared.recipe)
 
 
 def smoke_note(metrics: dict[str, Any]) -> str:

@@ -205,6 +205,10 @@ class ZooHyperModel(kt.HyperModel):
         values = self.space.draw(hp)
         self.last_values = dict(values)
         recipe = self.trial_recipe(values)
+        if recipe.distribute != "none":
+            raise ValueError(f"Recipe.distribute={recipe.distribute!r} inside a trial is not supported: a search "
+                             f"spreads over devices with KerasTuner's chief and workers (one trial per process); "
+                             f"use distribute='none'")
         if self.execution:  # --executions-per-trial: every execution after the first on its own seed
             recipe = recipe.with_overrides(seed=recipe.seed + EXECUTION_SEED_STRIDE * self.execution)
         if self.splits is not None:
