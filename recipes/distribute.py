@@ -34,7 +34,7 @@ from typing import Any, Iterator
 from recipes.choices import DISTRIBUTIONS
 
 __all__ = ["DISTRIBUTIONS", "MULTI_WORKER_ISSUE", "check_processes", "initialize_processes", "process_count",
-           "process_index", "is_writer", "barrier", "data_parallel", "without_distribution", "LocalCopy"]
+           "process_index", "is_writer", "barrier", "data_parallel", "scope", "without_distribution", "LocalCopy"]
 
 MULTI_WORKER_ISSUE = "keras-team/keras#20585"
 COORDINATOR_TIMEOUT_S = 60.0
@@ -117,26 +117,27 @@ def _wait_for(host: str, port: int, coordinator: str, timeout_s: float) -> None:
             time.sleep(0.2)
 
 
-def process_count() -> int:
-    """How many processes train together (1 unless :func:`initialize_processes` joined several)."""
+def _jax():
+    """The jax module when Keras runs on JAX (the only backend that joins processes), else None."""
     import keras
 
     if keras.backend.backend() != "jax":
-        return 1
+        return None
     import jax
 
-    return int(jax.process_count())
+    return jax
+
+
+def process_count() -> int:
+    """How many processes train together (1 unless :func:`initialize_processes` joined several)."""
+    jax = _jax()
+    return 1 if jax is None else int(jax.process_count())
 
 
 def process_index() -> int:
     """This process's index among :func:`process_count` (0 when alone)."""
-    import keras
-
-    if keras.backend.backend() != "jax":
-        return 0
-    import jax
-
-    return int(jax.process_index())
+    jax = _jax()
+    return 0 if jax is None else int(jax.process_index())
 
 
 def is_writer() -> bool:
@@ -157,9 +158,7 @@ def data_parallel(recipe) -> Any:
     (None for ``"none"``); a ValueError when the batch does not divide by the devices."""
     import keras
 
-    if recipe.distribute not in DISTRIBUTIONS:
-        raise ValueError(f"Recipe.distribute must be one of {', '.join(DISTRIBUTIONS)}; got {recipe.distribute!r}")
-    if recipe.distribute == "none":
+    if recipe.distribute == "none":  # the Recipe has checked the value against DISTRIBUTIONS
         if process_count() > 1:
             raise ValueError(f"{process_count()} processes were joined but Recipe.distribute is 'none': every "
                              f"process would train alone; use distribute='data_parallel'")
@@ -170,6 +169,11 @@ def data_parallel(recipe) -> Any:
                          f"batch over ({', '.join(map(str, devices[:4]))}{', …' if len(devices) > 4 else ''}); "
                          f"got {recipe.batch_size}")
     return keras.distribution.DataParallel(devices=devices)
+
+
+def scope(distribution) -> contextlib.AbstractContextManager:
+    """``distribution.scope()``, or nothing to enter when ``distribution`` is None."""
+    return distribution.scope() if distribution is not None else contextlib.nullcontext()
 
 
 @contextlib.contextmanager

@@ -41,7 +41,7 @@ import numpy as np
 
 import zoo
 from recipes.data import DataSplits, load_data, make_dataset, pipeline_augmentation
-from recipes.distribute import LocalCopy, data_parallel, is_writer, without_distribution
+from recipes.distribute import LocalCopy, data_parallel, is_writer, scope, without_distribution
 from recipes.modeling import build_model, training_model
 from recipes.optim import PLATEAU_PATIENCE, make_optimizer, schedule_callbacks
 from recipes.recipe import Recipe
@@ -91,7 +91,7 @@ class Prepared:
 
     def distributed(self):
         """The block the trainer runs in: its Keras distribution's scope (nothing when not distributed)."""
-        return self.distribution.scope() if self.distribution is not None else contextlib.nullcontext()
+        return scope(self.distribution)
 
 
 def load_splits(recipe: Recipe) -> DataSplits:
@@ -118,8 +118,7 @@ def prepare(recipe: Recipe, splits: DataSplits | None = None, *, placement: str 
         raise ValueError(f"Recipe.batch_size ({recipe.batch_size}) is larger than the {len(splits.x_train)} training "
                          f"examples: data_parallel trains on whole batches only")
     steps = whole if distribution is not None else max(1, math.ceil(len(splits.x_train) / recipe.batch_size))
-    scope = distribution.scope() if distribution is not None else contextlib.nullcontext()
-    with scope:
+    with scope(distribution):
         model, trainer = _build_and_compile(recipe, splits, policy, steps, placement)
     local = None
     if distribution is not None:
@@ -457,26 +456,22 @@ class PauseDistribution(keras.callbacks.Callback):
 
     def __init__(self) -> None:
         super().__init__()
-        owner, self._previous = self, None
+        paused = self._paused = contextlib.ExitStack()  # holds recipes.distribute.without_distribution
 
         class _Resume(keras.callbacks.Callback):
             def on_train_begin(self, logs=None):
-                owner._put_back()
+                paused.close()
 
             def on_epoch_end(self, epoch, logs=None):
-                owner._put_back()
+                paused.close()
 
             def on_train_end(self, logs=None):
-                owner._put_back()
+                paused.close()
 
         self.resume = _Resume()
 
     def _pause(self) -> None:
-        self._previous = keras.distribution.distribution()
-        keras.distribution.set_distribution(None)
-
-    def _put_back(self) -> None:
-        keras.distribution.set_distribution(self._previous)
+        self._paused.enter_context(without_distribution())
 
     def on_train_begin(self, logs=None):
         self._pause()
