@@ -166,7 +166,7 @@ def add_training_options(parser: argparse.ArgumentParser, *, default_data: str =
     dist = parser.add_argument_group("distribution (recipes.distribute)")
     dist.add_argument("--distribute", choices=DISTRIBUTIONS, default=None,
                       help="data_parallel: Keras' DataParallel over every device, the batch split over them "
-                           "(default none; implied by --num-processes > 1)")
+                           "(JAX backend; default none; implied by --num-processes > 1)")
     dist.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                       help="process 0's address: train across processes (JAX backend), with the next two")
     dist.add_argument("--num-processes", type=_positive_int, default=None, metavar="N",

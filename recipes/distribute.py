@@ -17,10 +17,12 @@ Several processes (one per machine, or several on one for a test): :func:`initia
 ``jax.distributed.initialize`` (CPU collectives over gloo). Every process runs the same command; Keras
 shards each global batch over the processes (``Distribution.distribute_dataset``); only process 0 writes
 the run folder (:func:`is_writer`), the others read its backup when resuming, so the run folder must be
-on a file system all of them see (any one folder does on one machine). On the TensorFlow backend,
-``data_parallel`` runs Keras' DataParallel over the local devices in one process; several processes are
-refused: ``tf.distribute.MultiWorkerMirroredStrategy`` with ``fit`` fails under Keras 3 (keras-team/keras
-#20585, open), and the JAX backend is the path that works.
+on a file system all of them see (any one folder does on one machine). The TensorFlow backend
+refuses ``data_parallel``: Keras 3.15 implements its distribution API for JAX only (on TensorFlow the
+variables are not placed and the batches not split; ``keras/src/backend/tensorflow/distribution_lib.py``
+is a prototype marked "DO NOT USE"), so it would train on one device. Several processes on TensorFlow
+are refused as well: ``tf.distribute.MultiWorkerMirroredStrategy`` with ``fit`` fails under Keras 3
+(keras-team/keras#20585, open).
 """
 
 from __future__ import annotations
@@ -163,6 +165,11 @@ def data_parallel(recipe) -> Any:
             raise ValueError(f"{process_count()} processes were joined but Recipe.distribute is 'none': every "
                              f"process would train alone; use distribute='data_parallel'")
         return None
+    if keras.backend.backend() != "jax":
+        raise ValueError(f"Recipe.distribute='data_parallel' needs the JAX backend (KERAS_BACKEND=jax): on "
+                         f"{keras.backend.backend()}, Keras {keras.__version__}'s distribution API neither places "
+                         f"variables nor splits batches, so it would train on one device; from Python, "
+                         f"tf.distribute.MirroredStrategy is the TensorFlow way (docs/scaling.md)")
     devices = keras.distribution.list_devices()
     if recipe.batch_size % len(devices):
         raise ValueError(f"Recipe.batch_size must divide by the {len(devices)} devices data_parallel splits each "

@@ -108,8 +108,8 @@ def prepare(recipe: Recipe, splits: DataSplits | None = None, *, placement: str 
     """
     if not isinstance(recipe, Recipe):
         raise ValueError(f"prepare needs a recipes.recipe.Recipe, got {type(recipe).__name__}")
+    distribution = data_parallel(recipe)  # before the data: a refusal loads nothing
     splits = load_splits(recipe) if splits is None else splits
-    distribution = data_parallel(recipe)
     keras.utils.set_random_seed(recipe.seed)
     policy = recipe.resolved_augmentation(splits.domain)
     check_tta(recipe.tta, splits.domain)

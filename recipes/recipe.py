@@ -289,7 +289,8 @@ class Recipe:
             images only.
         distribute: ``"none"`` (one device) or ``"data_parallel"`` (Keras' ``DataParallel`` over every
             local device, or every device of the processes of ``recipes.distribute.initialize_processes``;
-            the batch is the global batch, split over the devices; see :mod:`recipes.distribute`).
+            the batch is the global batch, split over the devices; JAX backend only; see
+            :mod:`recipes.distribute`).
     """
 
     model: str

@@ -1,7 +1,9 @@
 """The benchmark scripts: bad input is one line and status 2 (fast); each ``--quick`` run writes its results (slow)."""
 
+import importlib.util
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -10,7 +12,7 @@ from conftest import REPO, assert_one_line_error
 
 sys.path.insert(0, REPO)
 
-from bench import ablation, accuracy, common, speed, techniques, tuning as tuning_bench  # noqa: E402
+from bench import ablation, accuracy, common, scaling, speed, techniques, tuning as tuning_bench  # noqa: E402
 
 
 def _fashion_on_disk() -> bool:
@@ -47,6 +49,9 @@ class _Result:
     (speed, ["--parts", "mfu,flops"], ["--parts", "flops", "resnet50"]),
     (speed, ["--resnet50-size", "16"], ["--resnet50-size", "16", ">= 32"]),
     (speed, ["--rounds", "0"], ["--rounds", "'0'"]),
+    (scaling, ["--devices", "1"], ["--devices", "at least 2", "got 1"]),
+    (scaling, ["--models", "vgg16"], ["--models", "vgg16", "resnet20"]),
+    (scaling, ["--engine", "ddp"], ["--engine", "ddp", "mirrored"]),
 ], ids=lambda v: v.__name__.split(".")[-1] if hasattr(v, "__name__") else None)
 def test_bad_input_is_one_line(module, argv, needles, capsys, tmp_path):
     code = module.main(argv)
@@ -168,3 +173,16 @@ def test_speed_quick(tmp_path):
     assert data["resnet50"]["ratio_zoo_over_keras"] > 0
     assert set(data["mfu"]) == set(speed.MFU_MODELS)
     assert all(0 < row["mfu"] for row in data["mfu"].values())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs the jax extra")
+def test_scaling_quick(tmp_path):
+    """In a fresh interpreter: the script picks the JAX backend and the host devices before Keras loads."""
+    out = tmp_path / "scaling.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "XLA_FLAGS")}
+    result = subprocess.run([sys.executable, "bench/scaling.py", "--quick", "--models", "lenet5", "--output", str(out)],
+                            capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (row,) = json.loads(out.read_text())["rows"]
+    assert len(row["devices"]) == 2 and row["ratio"] > 0 and len(row["seconds"]["data_parallel"]) == 2

@@ -134,3 +134,19 @@ def test_two_processes_on_loopback_write_one_run_folder_matching_one_process(tmp
     for key in METRICS:
         tolerance = 2e-3 if key.endswith("loss") else 5e-3
         assert abs(one[key] - two[key]) <= tolerance, (key, one[key], two[key])
+
+
+def test_a_tuning_search_refuses_a_distributed_recipe():
+    """A search spreads over devices with KerasTuner's chief and workers, not inside a trial."""
+    from tuning.hypermodel import ZooHyperModel
+
+    with pytest.raises(ValueError, match="Recipe.distribute='data_parallel' inside a trial is not supported"):
+        ZooHyperModel("lenet5", (8, 8, 1), 10, recipe=Recipe("lenet5", distribute="data_parallel"))
+
+
+def test_data_parallel_is_refused_on_tensorflow(run_cli, tmp_path):
+    """Keras 3.15's distribution API is JAX-only: on TensorFlow it would silently train on one device."""
+    result = run_cli(sys.executable, "-m", "recipes.lenet5", "--quick", "--out", str(tmp_path), "--distribute",
+                     "data_parallel", timeout=300, env={"KERAS_BACKEND": "tensorflow"})
+    assert_one_line_error(result, "Recipe.distribute='data_parallel' needs the JAX backend", "MirroredStrategy")
+    assert not list(tmp_path.iterdir())

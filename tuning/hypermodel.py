@@ -65,6 +65,13 @@ def _optimizers() -> tuple[str, ...]:
     return tuple(OPTIMIZERS)
 
 
+def _check_not_distributed(recipe: Recipe) -> None:
+    if recipe.distribute != "none":
+        raise ValueError(f"Recipe.distribute={recipe.distribute!r} inside a trial is not supported: a search "
+                         f"spreads over devices with KerasTuner's chief and workers (one trial per process); "
+                         f"use distribute='none'")
+
+
 class ZooHyperModel(kt.HyperModel):
     """A zoo model whose regularization, optimizer and learning rate a KerasTuner tuner draws.
 
@@ -132,6 +139,7 @@ class ZooHyperModel(kt.HyperModel):
         self.recipe = recipe if recipe is not None else Recipe(model=model_name, batch_size=64, epochs=self.epochs)
         if seed is not None:
             self.recipe = self.recipe.with_overrides(seed=seed)
+        _check_not_distributed(self.recipe)
         self._prepared: pipeline.Prepared | None = None
         if splits is not None:
             self.input_shape = tuple(splits.input_shape)
@@ -205,10 +213,7 @@ class ZooHyperModel(kt.HyperModel):
         values = self.space.draw(hp)
         self.last_values = dict(values)
         recipe = self.trial_recipe(values)
-        if recipe.distribute != "none":
-            raise ValueError(f"Recipe.distribute={recipe.distribute!r} inside a trial is not supported: a search "
-                             f"spreads over devices with KerasTuner's chief and workers (one trial per process); "
-                             f"use distribute='none'")
+        _check_not_distributed(recipe)
         if self.execution:  # --executions-per-trial: every execution after the first on its own seed
             recipe = recipe.with_overrides(seed=recipe.seed + EXECUTION_SEED_STRIDE * self.execution)
         if self.splits is not None:
