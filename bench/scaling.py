@@ -30,6 +30,7 @@ Writes ``bench/results/scaling.json`` (``scaling_mirrored.json`` for ``--engine 
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import sys
@@ -158,12 +159,12 @@ def parse_args(argv: Sequence[str] | None) -> Any:
     parser.add_argument("--models", type=common.names_in(MODELS, "models"), default=list(DEFAULT_MODELS))
     parser.add_argument("--devices", type=common.positive_int, default=2, help="host devices to make (default 2)")
     parser.add_argument("--steps", type=common.positive_int, default=None,
-                        help="training steps per timed call (default 100, 4 with --quick)")
+                        help="training steps per timed call (default 100, 4 with --quick; data_parallel engine)")
     parser.add_argument("--rounds", type=common.positive_int, default=None, help="interleaved rounds (default 5)")
     parser.add_argument("--batch-size", type=common.positive_int, default=None,
                         help="global batch (default: the preset's; must divide by --devices)")
     parser.add_argument("--augmentation", choices=("none", "flip", "clothes"), default=None,
-                        help="the augmentation policy (default: the preset's; it runs inside the model)")
+                        help="the augmentation policy (default: the preset's; it runs inside the model; data_parallel engine)")
     parser.add_argument("--quick", action="store_true", help="smoke run: digits, few steps, 2 rounds")
     parser.add_argument("--output", default=None, help="JSON path (default bench/results/scaling.json)")
     return parser.parse_args(argv)
@@ -179,20 +180,20 @@ def run(argv: Sequence[str] | None = None) -> int:
     output = common.result_path(name, args.quick, args.output)
     if args.engine == "mirrored":
         use_logical_cpus(args.devices)
-        rows = [measure_mirrored(m, args.batch_size, rounds) for m in args.models]
         data, limit = "random batch", None
+        measure_row = functools.partial(measure_mirrored, batch_size=args.batch_size, rounds=rounds)
     else:
         use_host_devices(args.devices)
         fashion = not args.quick and os.path.isdir(FASHION_DIR)
         data, limit = ("fashion_mnist", 16384) if fashion else ("digits", 1024)
         steps = args.steps or (4 if args.quick else 100)
-        rows = []
-        for model in args.models:  # each row written as it comes: a later model's failure keeps it
-            rows.append(measure(model, data, limit, args.batch_size, args.augmentation, steps, rounds))
-            common.write_json(output, {"command": common.command("scaling.py", argv), "machine": common.machine(),
-                                       "data": data, "limit": limit, "rows": rows, "seconds": watch()})
-    common.write_json(output, {"command": common.command("scaling.py", argv), "machine": common.machine(),
-                               "data": data, "limit": limit, "rows": rows, "seconds": watch()})
+        measure_row = functools.partial(measure, data=data, limit=limit, batch_size=args.batch_size,
+                                        augmentation=args.augmentation, steps=steps, rounds=rounds)
+    rows = []
+    for model in args.models:  # each row written as it comes: a later model's failure keeps it
+        rows.append(measure_row(model))
+        common.write_json(output, {"command": common.command("scaling.py", argv), "machine": common.machine(),
+                                   "data": data, "limit": limit, "rows": rows, "seconds": watch()})
     table = markdown(rows)
     common.write_text(output.with_suffix(".md"), table)
     print(table)
