@@ -40,6 +40,7 @@ import keras
 import numpy as np
 
 import zoo
+from recipes.augment import allow_jit_on_jax
 from recipes.data import DataSplits, load_data, make_dataset, pipeline_augmentation
 from recipes.distribute import LocalCopy, data_parallel, is_writer, scope, without_distribution
 from recipes.modeling import build_model, training_model
@@ -236,6 +237,7 @@ def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int) -> k
     )
     soft = bool(recipe.mixup or recipe.cutmix)
     accuracy = keras.metrics.MeanMetricWrapper(label_accuracy, name="accuracy") if soft else "accuracy"
+    allow_jit_on_jax(model)  # else an in-model shift makes JAX run the step op by op
     model.compile(optimizer=optimizer, loss=loss_for(model, recipe.label_smoothing, soft), metrics=[accuracy])
     return model
 

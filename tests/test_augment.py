@@ -136,3 +136,20 @@ def test_placement_constant_matches_the_recorded_benchmark():
     medians = result["median_seconds_per_epoch"]
     assert result["faster"] == ("model" if medians["model"] < medians["pipeline"] else "pipeline")
     assert augment.AUGMENT_IN_MODEL == (result["faster"] == "model")
+
+
+@pytest.mark.backends
+def test_in_model_rotations_shifts_and_zooms_leave_the_train_step_compiled_on_jax():
+    """Keras marks its affine layers supports_jit=False (a TensorFlow XLA gap); on JAX one of them made the
+    whole train step run op by op. ``compile_model`` marks them jit-safe there, and only there."""
+    from recipes.pipeline import prepare
+    from recipes.recipe import preset
+
+    prepared = prepare(preset("lenet5", "full", augmentation="digits", limit=64, test_limit=16, epochs=1, batch_size=32))
+    kinds = {type(layer).__name__ for layer in prepared.trainer._flatten_layers()}
+    assert set(augment.JAX_JITTABLE_LAYERS) <= kinds
+    on_jax = keras.backend.backend() == "jax"
+    assert prepared.trainer.jit_compile is on_jax  # TensorFlow: graph mode (its CPU default) either way
+    assert augment.allow_jit_on_jax(prepared.trainer) == []  # already marked on JAX; never on TensorFlow
+    history = prepared.trainer.fit(prepared.train_data, epochs=1, steps_per_epoch=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
