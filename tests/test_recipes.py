@@ -101,7 +101,9 @@ def test_the_best_preset_is_the_measured_recipe_with_flips_only_where_they_fit()
     digits = preset("lenet5", "best")  # digits: no mirror images, no flip TTA
     assert digits.augmentation == family_defaults("lenet5").augmentation and digits.tta == "none"
     assert digits.label_smoothing == 0.1 and preset("lenet5", "best", epochs=3).epochs == 3
-    assert preset("resnet20", "best", data="fashion_mnist").optimizer == family_defaults("resnet20").optimizer
+    resnet = preset("resnet20", "best", data="fashion_mnist")
+    assert (resnet.optimizer, resnet.epochs, resnet.warmup_epochs, resnet.tta) == ("nesterov", 15, 1, "flip")
+    assert preset("googlenet_small", "best", data="fashion_mnist").optimizer == family_defaults("googlenet").optimizer
     for family, best in BEST_RECIPES.items():
         assert set(best.fields) | set(best.flips) <= set(Recipe.__dataclass_fields__), family
         assert best.measured
