@@ -145,7 +145,8 @@ def test_in_model_rotations_shifts_and_zooms_leave_the_train_step_compiled_on_ja
     from recipes.pipeline import prepare
     from recipes.recipe import preset
 
-    prepared = prepare(preset("lenet5", "full", augmentation="digits", limit=64, test_limit=16, epochs=1, batch_size=32))
+    recipe = preset("lenet5", "full", augmentation="digits", limit=64, test_limit=16, epochs=1, batch_size=32)
+    prepared = prepare(recipe)
     kinds = {type(layer).__name__ for layer in prepared.trainer._flatten_layers()}
     assert set(augment.JAX_JITTABLE_LAYERS) <= kinds
     on_jax = keras.backend.backend() == "jax"
