@@ -6,13 +6,14 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import REPO, assert_one_line_error
 
 sys.path.insert(0, REPO)
 
-from bench import ablation, accuracy, common, scaling, speed, techniques, tuning as tuning_bench  # noqa: E402
+from bench import ablation, accuracy, common, scaling, speed, techniques, tta, tuning as tuning_bench  # noqa: E402
 
 
 def _fashion_on_disk() -> bool:
@@ -52,6 +53,7 @@ class _Result:
     (scaling, ["--devices", "1"], ["--devices", "at least 2", "got 1"]),
     (scaling, ["--models", "vgg16"], ["--models", "vgg16", "resnet20"]),
     (scaling, ["--engine", "ddp"], ["--engine", "ddp", "mirrored"]),
+    (tta, ["/nonexistent-run"], ["RUN_DIR", "/nonexistent-run", "config.json"]),
 ], ids=lambda v: v.__name__.split(".")[-1] if hasattr(v, "__name__") else None)
 def test_bad_input_is_one_line(module, argv, needles, capsys, tmp_path):
     code = module.main(argv)
@@ -98,6 +100,19 @@ def test_published_rows_match_the_fashion_mnist_readme():
 def test_hyperband_trials_is_one_iteration_of_brackets():
     assert tuning_bench.hyperband_trials(18) == 30
     assert tuning_bench.hyperband_trials(3) == 6  # 3 trials of 1 epoch, the best continued to 3; 2 of 3
+
+
+def test_accuracy_rows_are_replaced_per_name_device_precision_and_seed():
+    def row(name, seed=0, precision="float32", acc=0.5):
+        return {"name": name, "device": "cpu", "precision": precision, "seed": seed, "test_accuracy": acc}
+    rows = accuracy.merge_row([], row("resnet20"))
+    rows = accuracy.merge_row(rows, row("lenet5", seed=1))
+    rows = accuracy.merge_row(rows, row("lenet5"))
+    rows = accuracy.merge_row(rows, row("lenet5", precision="mixed_bfloat16"))
+    rows = accuracy.merge_row(rows, row("lenet5", seed=1, acc=0.9))  # a rerun replaces its own row only
+    assert [(r["name"], r["precision"], r["seed"], r["test_accuracy"]) for r in rows] == [
+        ("lenet5", "float32", 0, 0.5), ("lenet5", "float32", 1, 0.9), ("lenet5", "mixed_bfloat16", 0, 0.5),
+        ("resnet20", "float32", 0, 0.5)]
 
 
 @pytest.mark.slow
@@ -186,3 +201,38 @@ def test_scaling_quick(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     (row,) = json.loads(out.read_text())["rows"]
     assert len(row["devices"]) == 2 and row["ratio"] > 0 and len(row["seconds"]["data_parallel"]) == 2
+
+
+def test_tta_scores_a_run_folder_under_each_mode_its_data_allows(tmp_path):
+    """bench/tta.py on a hand-made run folder: each mode equals the hand-computed mean of the views' softmax."""
+    import keras
+
+    from recipes import pipeline
+    from recipes.recipe import Recipe
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "tiny.npz"  # a natural-image set: flips allowed
+    np.savez(data, x_train=rng.uniform(0, 255, (30, 6, 6, 1)).astype("float32"), y_train=np.arange(30) % 3,
+             x_test=rng.uniform(0, 255, (12, 6, 6, 1)).astype("float32"), y_test=np.arange(12) % 3)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "config.json").write_text(Recipe(model="lenet5", data=str(data), tta="flip").to_json())
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.save(folder / "model.keras")
+    out = tmp_path / "tta.json"
+    assert tta.main([str(folder), "--output", str(out)]) == 0
+    row = json.loads(out.read_text())["rows"][0]
+    assert sorted(row["scores"]) == ["flip", "flip+shift", "none"] and row["recipe_tta"] == "flip"
+    splits = pipeline.load_splits(Recipe(model="lenet5", data=str(data)))
+    x, y = splits.x_test, splits.y_test
+    views = {"none": [x], "flip": [x, x[:, :, ::-1]]}
+    left, right = np.zeros_like(x), np.zeros_like(x)
+    left[:, :, :-2], right[:, :, 2:] = x[:, :, 2:], x[:, :, :-2]
+    views["flip+shift"] = views["flip"] + [left, right]
+    for mode, xs in views.items():
+        p = np.mean([model.predict(v, verbose=0) for v in xs], axis=0)
+        assert row["scores"][mode]["accuracy"] == pytest.approx(float((p.argmax(-1) == y).mean()))
+        assert row["scores"][mode]["loss"] == pytest.approx(float(-np.log(p[np.arange(len(y)), y]).mean()), rel=1e-4)  # float32 views
+    assert "| 0." in out.with_suffix(".md").read_text()
