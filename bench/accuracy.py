@@ -16,7 +16,8 @@ Time budget. ``--budget-minutes`` (per row; default ``BENCH_RECIPES``' own) boun
 calibration times ``CALIBRATION_STEPS`` training steps of the same model first, the row then trains for
 as many epochs as fit (at most the recipe's), so that the cosine schedule still ends at zero, and a
 callback stops training cleanly after any epoch that leaves too little time for another one (the row is
-then still evaluated and reported, with ``stopped_by_budget: true``).
+then still evaluated and reported, with ``stopped_by_budget: true``). Each row also scores its saved model
+under every test-time augmentation the data allows (``test_accuracy_by_tta``, ``bench/tta.py``).
 
 Writes ``bench/results/accuracy.json`` (rows keyed by name, device, precision and seed, so rows run on
 different days, machines, precisions or seeds accumulate) and ``bench/results/accuracy.md`` (the table, with the published
@@ -178,7 +179,8 @@ class BudgetStop:
 
             def on_epoch_end(self, epoch, logs=None):
                 self.epoch_seconds.append(time.monotonic() - self._start)
-                if time.monotonic() + max(self.epoch_seconds) + reserve_s > deadline:
+                last = epoch + 1 >= (self.params or {}).get("epochs", math.inf)  # nothing left to cut
+                if not last and time.monotonic() + max(self.epoch_seconds) + reserve_s > deadline:
                     self.stopped = True
                     self.model.stop_training = True
 
@@ -266,11 +268,15 @@ def bench_row(spec: BenchRecipe, *, budget_minutes: float | None, seed: int, dat
     result = run(recipe, out=out, verbose=verbose, callbacks=[budget])
     m = result.metrics
     test = m.get("test_accuracy_tta", m["test_accuracy"])  # one model with test-time augmentation counts
+    from bench.tta import tta_row
+
+    by_tta = {mode: round(score["accuracy"], 4) for mode, score in tta_row(result.folder)["scores"].items()}
     return {
         "name": spec.name, "model": spec.model, "family": _family(spec.model), "device": common.machine()["device"],
         "precision": m["precision"],
         "test_accuracy": round(test, 4), "val_accuracy": round(m["val_accuracy"], 4),
         "test_accuracy_plain": round(m["test_accuracy"], 4), "tta": m.get("tta", "none"),
+        "test_accuracy_by_tta": by_tta,
         "train_accuracy": round(m["train_accuracy"], 4),
         "goal": spec.goal, "met_goal": test >= spec.goal,
         "published": [{"name": n, "test_accuracy": a} for n, a in spec.published],
@@ -306,7 +312,8 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
     body = []
     for r in rows:
         published = "; ".join(f"{p['name']} {p['test_accuracy']}" for p in r["published"])
-        epochs = f"{r['epochs_run']}/{r['epochs_planned']}" + (" (budget)" if r["stopped_by_budget"] else "")
+        cut = r["stopped_by_budget"] and r["epochs_run"] < r["epochs_fitted"]  # older rows flagged the last epoch too
+        epochs = f"{r['epochs_run']}/{r['epochs_planned']}" + (" (budget)" if cut else "")
         if r["epochs_fitted"] < r["epochs_planned"] and not r["stopped_by_budget"]:
             epochs += " (fitted to budget)"
         test = f"{r['test_accuracy']:.4f}" + (f" ({r['tta']} TTA; plain {r['test_accuracy_plain']:.4f})"

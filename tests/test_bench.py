@@ -126,6 +126,8 @@ def test_accuracy_quick(tmp_path):
     assert row["epochs_run"] >= 1 and row["machine"]["cpus"] >= 1 and "accuracy.py" in row["command"]
     assert "| lenet5 |" in out.with_suffix(".md").read_text()
     assert row["precision"] == "float32"  # the recipe's default
+    assert row["test_accuracy_by_tta"]["none"] == row["test_accuracy_plain"]  # the saved model, scored again
+    assert sorted(row["test_accuracy_by_tta"]) == ["flip", "flip+shift", "none"]  # clothes allow mirrors
     assert accuracy.main(["--quick", "--models", "lenet5", "--precision", "mixed_bfloat16", "--out",
                           str(tmp_path / "runs"), "--output", str(out), "--verbose", "0"]) == 0
     rows = json.loads(out.read_text())["rows"]  # keyed by precision too
@@ -236,3 +238,18 @@ def test_tta_scores_a_run_folder_under_each_mode_its_data_allows(tmp_path):
         assert row["scores"][mode]["accuracy"] == pytest.approx(float((p.argmax(-1) == y).mean()))
         assert row["scores"][mode]["loss"] == pytest.approx(float(-np.log(p[np.arange(len(y)), y]).mean()), rel=1e-4)  # float32 views
     assert "| 0." in out.with_suffix(".md").read_text()
+
+
+def test_budget_stop_flags_a_cut_only_when_epochs_were_left():
+    import time
+
+    class _Model:
+        stop_training = False
+
+    for epoch, cut in ((0, True), (2, False)):  # deadline passed: epoch 1 of 3 is cut, the last one is not
+        callback = accuracy.BudgetStop(time.monotonic() - 1.0, reserve_s=0.0)
+        callback.set_params({"epochs": 3})
+        callback.set_model(_Model())
+        callback.on_epoch_begin(epoch)
+        callback.on_epoch_end(epoch)
+        assert callback.stopped is cut and callback.model.stop_training is cut
