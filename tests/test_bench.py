@@ -220,8 +220,8 @@ def test_tta_scores_a_run_folder_under_each_mode_its_data_allows(tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text(Recipe(model="lenet5", data=str(data), tta="flip").to_json())
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
-                              keras.layers.Dense(3, activation="softmax")])
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Rescaling(1 / 255, name="tta_scale"),
+                              keras.layers.Flatten(name="tta_flat"), keras.layers.Dense(3, activation="softmax", name="tta_out")])
     model.save(folder / "model.keras")
     out = tmp_path / "tta.json"
     assert tta.main([str(folder), "--output", str(out)]) == 0

@@ -107,11 +107,11 @@ def test_lenet5_without_top(pooling, shape):
 
 def test_lenet5_input_tensor_inside_a_user_model():
     inputs = keras.Input((28, 28, 1))
-    x = keras.layers.Rescaling(1 / 255.0)(inputs)
+    x = keras.layers.Rescaling(1 / 255.0, name="user_rescaling")(inputs)  # named: auto-names depend on test order
     model = zoo.lenet5(input_tensor=x, classes=3)
     assert model.inputs[0] is inputs or model.inputs[0].shape == inputs.shape
     assert tuple(model.output.shape) == (None, 3)
-    assert "rescaling" in [layer.name for layer in model.layers]
+    assert "user_rescaling" in [layer.name for layer in model.layers]
 
 
 @pytest.mark.parametrize("kwargs, needle", [
