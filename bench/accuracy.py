@@ -323,7 +323,7 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
         published = "; ".join(f"{p['name']} {p['test_accuracy']}" for p in r["published"])
         cut = r["stopped_by_budget"] and r["epochs_run"] < r["epochs_fitted"]  # older rows flagged the last epoch too
         epochs = f"{r['epochs_run']}/{r['epochs_planned']}" + (" (budget)" if cut else "")
-        if r["epochs_fitted"] < r["epochs_planned"] and not r["stopped_by_budget"]:
+        if r["epochs_fitted"] < r["epochs_planned"] and not cut:
             epochs += " (fitted to budget)"
         test = f"{r['test_accuracy']:.4f}" + (f" ({r['tta']} TTA; plain {r['test_accuracy_plain']:.4f})"
                                              if r.get("tta", "none") != "none" else "")

@@ -31,7 +31,8 @@ def _run_folder(text: str) -> Path:
     path = Path(text)
     for name in ("config.json", "model.keras"):
         if not (path / name).is_file():
-            raise argparse.ArgumentTypeError(f"RUN_DIR {text!r} has no {name}: give a recipe's run folder (config.json, model.keras)")
+            raise argparse.ArgumentTypeError(
+                f"RUN_DIR {text!r} has no {name}: give a recipe's run folder (config.json, model.keras)")
     return path
 
 
@@ -61,9 +62,11 @@ def tta_row(folder: Path) -> dict[str, Any]:
 
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
-    head = ["run folder", "model", "recipe's TTA", *(f"test acc., {m}" for m in ("none", "flip", "flip+shift"))]
+    from recipes.recipe import TTA_MODES
+
+    head = ["run folder", "model", "recipe's TTA", *(f"test acc., {m}" for m in TTA_MODES)]
     body = [[r["run_folder"], r["model"], r["recipe_tta"],
-             *(f"{r['scores'][m]['accuracy']:.4f}" if m in r["scores"] else "—" for m in ("none", "flip", "flip+shift"))]
+             *(f"{r['scores'][m]['accuracy']:.4f}" if m in r["scores"] else "—" for m in TTA_MODES)]
             for r in rows]
     return common.markdown_table(head, body)
 

@@ -221,7 +221,8 @@ def test_tta_scores_a_run_folder_under_each_mode_its_data_allows(tmp_path):
     (folder / "config.json").write_text(Recipe(model="lenet5", data=str(data), tta="flip").to_json())
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Rescaling(1 / 255, name="tta_scale"),
-                              keras.layers.Flatten(name="tta_flat"), keras.layers.Dense(3, activation="softmax", name="tta_out")])
+                              keras.layers.Flatten(name="tta_flat"),
+                              keras.layers.Dense(3, activation="softmax", name="tta_out")])
     model.save(folder / "model.keras")
     out = tmp_path / "tta.json"
     assert tta.main([str(folder), "--output", str(out)]) == 0
@@ -236,7 +237,8 @@ def test_tta_scores_a_run_folder_under_each_mode_its_data_allows(tmp_path):
     for mode, xs in views.items():
         p = np.mean([model.predict(v, verbose=0) for v in xs], axis=0)
         assert row["scores"][mode]["accuracy"] == pytest.approx(float((p.argmax(-1) == y).mean()))
-        assert row["scores"][mode]["loss"] == pytest.approx(float(-np.log(p[np.arange(len(y)), y]).mean()), rel=1e-4)  # float32 views
+        loss = float(-np.log(p[np.arange(len(y)), y]).mean())
+        assert row["scores"][mode]["loss"] == pytest.approx(loss, rel=1e-4)  # float32 views
     assert "| 0." in out.with_suffix(".md").read_text()
 
 
