@@ -4,6 +4,7 @@
     python bench/accuracy.py --models lenet5,lstm-2x128        # some rows (others kept in the JSON)
     python bench/accuracy.py --models resnet20 --budget-minutes 60
     python bench/accuracy.py --models resnet20 --precision mixed_bfloat16
+    python bench/accuracy.py --models lenet5 --ensemble 0,1,2   # a row per seed, then their ensemble's row
     python bench/accuracy.py --quick                           # smoke run: 300 images, 2 epochs per row
 
 Data: the 60,000 training images with a 5,000-image validation carve-out (``validation_fraction=1/12``,
@@ -19,6 +20,12 @@ callback stops training cleanly after any epoch that leaves too little time for 
 then still evaluated and reported, with ``stopped_by_budget: true``). Each row also scores its saved model
 under every test-time augmentation the data allows (``test_accuracy_by_tta``, ``bench/tta.py``).
 
+Ensembles (``--ensemble 0,1,2``): each row is trained once per seed (a recorded row of that seed whose run
+folder is still on disk and whose recipe is the one the row trains now is reused, not trained again), then
+``recipes.ensemble.build_ensemble`` averages their softmax and an extra row ``<name> ensemble of N`` records
+its test accuracy (with the members' TTA when they used one) beside the members'. An ensemble row is marked
+as such in the table: it is several models, so it never stands in for a family's single-model row.
+
 Writes ``bench/results/accuracy.json`` (rows keyed by name, device, precision and seed, so rows run on
 different days, machines, precisions or seeds accumulate) and ``bench/results/accuracy.md`` (the table, with the published
 rows read from the ``dataset-fashion-mnist`` package's README when it is installed).
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import json
 import math
 import os
 import re
@@ -250,21 +258,26 @@ def calibrate(recipe, steps: int = CALIBRATION_STEPS) -> dict[str, float]:
             "steps_per_epoch": steps_per_epoch}
 
 
+def row_recipe(spec: BenchRecipe, *, seed: int, data_dir: str | None, quick: bool, precision: str | None):
+    """The recipe ``spec`` trains with ``seed`` (before its epochs are fitted to the budget)."""
+    from recipes.recipe import preset
+
+    recipe = preset(spec.model, spec.preset, data="fashion_mnist", data_dir=data_dir,
+                    validation_fraction=VALIDATION_FRACTION, seed=seed, **spec.overrides)
+    if precision is not None:
+        recipe = recipe.replace(precision=precision)
+    return recipe.quick() if quick else recipe
+
+
 def bench_row(spec: BenchRecipe, *, budget_minutes: float | None, seed: int, data_dir: str | None, out: str,
               quick: bool, verbose: int, precision: str | None = None) -> dict[str, Any]:
     """Train one row and return its record."""
-    from recipes.recipe import preset
     from recipes.train import run
 
     watch = common.Stopwatch()
     budget_s = 60.0 * (budget_minutes if budget_minutes is not None else spec.budget_minutes)
     deadline = time.monotonic() + budget_s
-    recipe = preset(spec.model, spec.preset, data="fashion_mnist", data_dir=data_dir,
-                    validation_fraction=VALIDATION_FRACTION, seed=seed, **spec.overrides)
-    if precision is not None:
-        recipe = recipe.replace(precision=precision)
-    if quick:
-        recipe = recipe.quick()
+    recipe = row_recipe(spec, seed=seed, data_dir=data_dir, quick=quick, precision=precision)
     calib = calibrate(recipe, steps=3 if quick else CALIBRATION_STEPS)
     left = budget_s - watch()
     planned = recipe.epochs
@@ -304,6 +317,53 @@ def bench_row(spec: BenchRecipe, *, budget_minutes: float | None, seed: int, dat
     }
 
 
+def _comparable(recipe: dict[str, Any]) -> str:
+    """A recipe dict as JSON without its epochs (a budget may fit fewer than planned)."""
+    return json.dumps({k: v for k, v in recipe.items() if k != "epochs"}, sort_keys=True, default=str)
+
+
+def reusable_row(rows: Sequence[dict[str, Any]], spec: BenchRecipe, seed: int, *, device: str, precision: str,
+                 recipe: dict[str, Any]) -> dict[str, Any] | None:
+    """The recorded single-model row of ``spec`` and ``seed`` trained with ``recipe`` whose run folder still
+    holds its model, or None."""
+    for row in rows:
+        if ([row.get(k) for k in ROW_KEY] == [spec.name, device, precision, seed] and not row.get("seeds")
+                and (Path(row["run_folder"]) / "model.keras").is_file()
+                and _comparable(row["recipe"]) == _comparable(recipe)):
+            return row
+    return None
+
+
+def ensemble_row(spec: BenchRecipe, members: Sequence[dict[str, Any]], *, out: str) -> dict[str, Any]:
+    """The extra row of the ensemble of ``members`` (single-model rows of ``spec``, one per seed)."""
+    from recipes.ensemble import build_ensemble
+
+    watch = common.Stopwatch()
+    result = build_ensemble([r["run_folder"] for r in members], out=out, verbose=0)
+    m = result.metrics
+    test = m.get("test_accuracy_tta", m["test_accuracy"])
+    first = members[0]
+    return {
+        "name": f"{spec.name} ensemble of {len(members)}", "base": spec.name, "model": spec.model,
+        "family": first["family"], "device": first["device"], "precision": first["precision"],
+        "test_accuracy": round(test, 4), "test_accuracy_plain": round(m["test_accuracy"], 4), "tta": m["tta"],
+        "member_test_accuracy": [r["test_accuracy"] for r in members],
+        "best_member_test_accuracy": max(r["test_accuracy"] for r in members),
+        "goal": spec.goal, "met_goal": test >= spec.goal,
+        "published": first["published"], "beats_published": [n for n, a in spec.published if test > a],
+        "epochs_run": [r["epochs_run"] for r in members],
+        "seconds_per_epoch": round(statistics.mean(r["seconds_per_epoch"] for r in members), 2),
+        "train_wall_time_s": round(sum(r["train_wall_time_s"] for r in members), 1),
+        "ensemble_wall_time_s": round(watch(), 1),
+        "row_wall_time_s": round(sum(r["row_wall_time_s"] for r in members) + watch(), 1),
+        "params": first["params"] * len(members), "macs": first["macs"] * len(members),
+        "seed": first["seed"], "seeds": [r["seed"] for r in members], "quick": first["quick"],
+        "test_examples": m["test_examples"], "member_run_folders": [r["run_folder"] for r in members],
+        "run_folder": str(result.folder), "recipe_note": f"the softmax average of {len(members)} {spec.name} runs",
+        "machine": common.machine(), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
 def _family(model: str) -> str:
     import zoo
 
@@ -321,19 +381,26 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
     body = []
     for r in rows:
         published = "; ".join(f"{p['name']} {p['test_accuracy']}" for p in r["published"])
-        cut = r["stopped_by_budget"] and r["epochs_run"] < r["epochs_fitted"]  # older rows flagged the last epoch too
-        epochs = f"{r['epochs_run']}/{r['epochs_planned']}" + (" (budget)" if cut else "")
-        if r["epochs_fitted"] < r["epochs_planned"] and not cut:
-            epochs += " (fitted to budget)"
         test = f"{r['test_accuracy']:.4f}" + (f" ({r['tta']} TTA; plain {r['test_accuracy_plain']:.4f})"
                                              if r.get("tta", "none") != "none" else "")
-        body.append([r.get("name", r["model"]), test, f"≥ {r['goal']:.3f}", "yes" if r["met_goal"] else "no",
+        met = "yes" if r["met_goal"] else "no"
+        if r.get("seeds"):  # an ensemble row: several models
+            epochs, met = " + ".join(str(e) for e in r["epochs_run"]), f"{met} (ensemble)"
+            seed = ",".join(str(s) for s in r["seeds"])
+        else:
+            cut = r["stopped_by_budget"] and r["epochs_run"] < r["epochs_fitted"]  # older rows flagged the last epoch
+            epochs = f"{r['epochs_run']}/{r['epochs_planned']}" + (" (budget)" if cut else "")
+            if r["epochs_fitted"] < r["epochs_planned"] and not cut:
+                epochs += " (fitted to budget)"
+            seed = r["seed"]
+        body.append([r.get("name", r["model"]), test, f"≥ {r['goal']:.3f}", met,
                      published, epochs, r["seconds_per_epoch"], _minutes(r["row_wall_time_s"]),
-                     f"{r['machine']['cpus']}-core {r['device'].upper()}", r["precision"], r["seed"]])
+                     f"{r['machine']['cpus']}-core {r['device'].upper()}", r["precision"], seed])
     return common.markdown_table(head, body)
 
 
 def _parser():
+    from recipes.ensemble import parse_seeds
     from recipes.modeling import PRECISIONS
     from zoo.cli import ArgumentParser
 
@@ -345,6 +412,9 @@ def _parser():
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
                         help="every row's precision (default: the recipe's, float32)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ensemble", type=parse_seeds, default=None, metavar="SEEDS",
+                        help="train each row once per seed (e.g. 0,1,2; recorded runs still on disk are reused) "
+                             "and add the row of their ensemble")
     parser.add_argument("--data-dir", default=None, help="where the Fashion-MNIST IDX files are")
     parser.add_argument("--out", default="bench/runs", help="parent folder of the run folders")
     parser.add_argument("--output", default=None, help="the JSON (default bench/results/accuracy.json)")
@@ -360,8 +430,12 @@ def merge_row(rows: list[dict[str, Any]], row: dict[str, Any]) -> list[dict[str,
     """``rows`` with ``row`` in place of the one with the same :data:`ROW_KEY`, in ``BENCH_RECIPES`` order."""
     order = list(BENCH_RECIPES)
     kept = [r for r in rows if [r.get(k) for k in ROW_KEY] != [row[k] for k in ROW_KEY]] + [row]
-    return sorted(kept, key=lambda r: (order.index(r["name"]) if r["name"] in order else len(order),
-                                       r["device"], r["precision"], r.get("seed", 0)))
+    def key(r):
+        base = r.get("base", r["name"])
+        return (order.index(base) if base in order else len(order), len(r.get("seeds", ())),
+                r["device"], r["precision"], r.get("seed", 0))
+
+    return sorted(kept, key=key)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -377,19 +451,45 @@ def run(argv: Sequence[str] | None = None) -> int:
     if missing:
         print(f"warning: not in the installed Fashion-MNIST README: {', '.join(missing)}", file=sys.stderr)
     for spec in specs:
-        row = bench_row(spec, budget_minutes=args.budget_minutes, seed=args.seed, data_dir=args.data_dir,
-                        out=args.out, quick=args.quick, verbose=args.verbose, precision=args.precision)
-        row["command"] = common.command("accuracy.py", argv)
-        data = common.read_json(output, {"rows": []})
-        data["rows"] = merge_row(data["rows"], row)
-        data["published_source"] = PUBLISHED_README
-        common.write_json(output, data)
-        common.write_text(output.with_suffix(".md"), markdown(data["rows"]))
-        print(f"{row['name']}: test accuracy {row['test_accuracy']:.4f} (goal {row['goal']}: "
-              f"{'met' if row['met_goal'] else 'not met'}) after {row['epochs_run']} epochs, "
-              f"{_minutes(row['row_wall_time_s'])}; wrote {output}", flush=True)
+        members = []
+        for seed in args.ensemble or [args.seed]:
+            row = _recorded_member(output, spec, seed, args) if args.ensemble else None
+            if row is None:
+                row = bench_row(spec, budget_minutes=args.budget_minutes, seed=seed, data_dir=args.data_dir,
+                                out=args.out, quick=args.quick, verbose=args.verbose, precision=args.precision)
+                row["command"] = common.command("accuracy.py", argv)
+                _record(output, row)
+            members.append(row)
+        if args.ensemble:
+            row = ensemble_row(spec, members, out=args.out)
+            row["command"] = common.command("accuracy.py", argv)
+            _record(output, row)
     print(Path(output.with_suffix(".md")).read_text())
     return 0
+
+
+def _recorded_member(output: Path, spec: BenchRecipe, seed: int, args) -> dict[str, Any] | None:
+    """A recorded row to reuse as the ensemble member of ``seed`` (see :func:`reusable_row`), or None."""
+    recipe = row_recipe(spec, seed=seed, data_dir=args.data_dir, quick=args.quick, precision=args.precision)
+    rows = common.read_json(output, {"rows": []})["rows"]
+    row = reusable_row(rows, spec, seed, device=common.machine()["device"], precision=recipe.precision,
+                       recipe=json.loads(json.dumps(recipe.to_dict(), default=str)))
+    if row is not None:
+        print(f"{spec.name} seed {seed}: reusing the recorded run {row['run_folder']}", flush=True)
+    return row
+
+
+def _record(output: Path, row: dict[str, Any]) -> None:
+    """Merge ``row`` into the JSON at ``output``, rewrite the markdown table beside it and say so."""
+    data = common.read_json(output, {"rows": []})
+    data["rows"] = merge_row(data["rows"], row)
+    data["published_source"] = PUBLISHED_README
+    common.write_json(output, data)
+    common.write_text(output.with_suffix(".md"), markdown(data["rows"]))
+    epochs = row["epochs_run"] if not row.get("seeds") else " + ".join(map(str, row["epochs_run"]))
+    print(f"{row['name']}: test accuracy {row['test_accuracy']:.4f} (goal {row['goal']}: "
+          f"{'met' if row['met_goal'] else 'not met'}) after {epochs} epochs, "
+          f"{_minutes(row['row_wall_time_s'])}; wrote {output}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

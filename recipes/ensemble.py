@@ -14,6 +14,10 @@ which the ensemble and every member are evaluated once. The ensemble is one func
 are sub-models ``member_1`` … ``member_N``, a softmax after those that output logits, then ``Average`` — and
 it loads with ``keras.models.load_model(path, safe_mode=True)`` after ``import zoo``.
 
+Where every member's recipe used the same test-time augmentation (``tta`` in ``config.json``, e.g. ``flip``),
+the ensemble and each member are also scored with it (``test_accuracy_tta``: the mean over the views of the
+averaged softmax); the saved ensemble stays the plain inference model, like a run's.
+
 The folder ``<out>/ensemble-<model>-<data>-<YYYYmmdd-HHMMSS>/`` holds ``model.keras`` and ``metrics.json``
 (the ensemble's test accuracy and loss beside each member's); it is written in ``<out>/.inprogress/`` and
 renamed when complete.
@@ -22,6 +26,7 @@ renamed when complete.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -31,7 +36,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Sequence
 
-__all__ = ["ensemble_model", "build_ensemble", "member_folders", "EnsembleResult", "main"]
+import numpy as np
+
+__all__ = ["ensemble_model", "build_ensemble", "member_folders", "score_model", "parse_seeds", "EnsembleResult", "main"]
 
 
 @dataclasses.dataclass
@@ -84,6 +91,7 @@ def member_folders(paths: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def _test_data(folders: Sequence[Path]):
+    """The members' first recipe, their common test split and their common TTA mode (``none`` if they differ)."""
     from recipes import pipeline
     from recipes.recipe import Recipe
 
@@ -93,13 +101,30 @@ def _test_data(folders: Sequence[Path]):
     if len(seen) > 1:
         raise ValueError(f"ensemble members were tested on different data ({', '.join(keys)}: {sorted(seen, key=str)}); "
                          f"give members of one data set")
-    return Recipe.from_dict(configs[0]), pipeline.load_splits(Recipe.from_dict(configs[0]))
+    modes = {c.get("tta", "none") for c in configs}
+    recipe = Recipe.from_dict(configs[0])
+    return recipe, pipeline.load_splits(recipe), modes.pop() if len(modes) == 1 else "none"
 
 
-def _scores(probabilities, y) -> dict[str, float]:
-    from recipes.pipeline import probability_scores
+def score_model(probabilities, x, y, tta: str = "none", fill: float = 0.0) -> dict[str, float]:
+    """``test_loss`` and ``test_accuracy`` of ``probabilities`` (inputs -> class probabilities) on ``x``, ``y``;
+    with ``tta`` (a mode of ``recipes.recipe.TTA_MODES``) also ``test_loss_tta`` and ``test_accuracy_tta``."""
+    from recipes.pipeline import probability_scores, tta_views
 
-    return {f"test_{k}": v for k, v in probability_scores(probabilities, y).items()}
+    scores = {f"test_{k}": v for k, v in probability_scores(probabilities(x), y).items()}
+    if tta != "none":
+        views = tta_views(np.asarray(x), tta, fill)
+        p = sum(probabilities(view) for view in views) / len(views)
+        scores.update({f"test_{k}_tta": v for k, v in probability_scores(p, y).items()})
+    return scores
+
+
+def _probabilities(model, softmax: bool):
+    """inputs -> ``model``'s class probabilities in float64 (its outputs as they are when ``softmax`` is False)."""
+    from recipes.pipeline import class_probabilities
+
+    return (functools.partial(class_probabilities, model) if softmax else
+            lambda x: model.predict(x, batch_size=256, verbose=0).astype(np.float64))
 
 
 def build_ensemble(paths: Sequence[str | os.PathLike], out: str | os.PathLike = "runs", *,
@@ -110,21 +135,22 @@ def build_ensemble(paths: Sequence[str | os.PathLike], out: str | os.PathLike = 
     import zoo
 
     zoo.load()  # registers the zoo's layers for loading
-    from recipes.pipeline import class_probabilities
     from recipes.runfolder import INPROGRESS, check_output_folder, publish, write_json
 
     out = check_output_folder(out)
     folders = member_folders(paths)
     members = [keras.models.load_model(f / "model.keras") for f in folders]
     model = ensemble_model(members)
-    recipe, splits = _test_data(folders)
-    rows = []
-    for folder, member in zip(folders, members):
-        rows.append({"run_folder": str(folder), **_scores(class_probabilities(member, splits.x_test), splits.y_test)})
-    metrics = {"model": recipe.model, "data": recipe.data, "members": rows,
-               **_scores(model.predict(splits.x_test, verbose=0), splits.y_test),
+    recipe, splits, tta = _test_data(folders)
+    score = functools.partial(score_model, x=splits.x_test, y=splits.y_test, tta=tta, fill=splits.value_range[0])
+    rows = [{"run_folder": str(folder), **score(_probabilities(member, True))}
+            for folder, member in zip(folders, members)]
+    metrics = {"model": recipe.model, "data": recipe.data, "tta": tta, "members": rows,
+               **score(_probabilities(model, False)),  # the ensemble outputs probabilities: its Average
                "test_examples": int(len(splits.x_test))}
     metrics["best_member_test_accuracy"] = max(r["test_accuracy"] for r in rows)
+    if tta != "none":
+        metrics["best_member_test_accuracy_tta"] = max(r["test_accuracy_tta"] for r in rows)
     digest = hashlib.sha256("\n".join(sorted(str(f.resolve()) for f in folders)).encode()).hexdigest()[:16]
     work = out / INPROGRESS / f"ensemble-{digest}"
     work.mkdir(parents=True, exist_ok=True)
@@ -141,11 +167,15 @@ def summary_line(metrics: dict[str, Any], folder: Path | str | None = None) -> s
     members = ", ".join(f"{r['test_accuracy']:.4f}" for r in metrics["members"])
     line = (f"ensemble of {len(metrics['members'])} {metrics['model']} on {metrics['data']}: test accuracy "
             f"{metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}); members {members}")
+    if metrics.get("tta", "none") != "none":
+        members = ", ".join(f"{r['test_accuracy_tta']:.4f}" for r in metrics["members"])
+        line += f"\nwith {metrics['tta']} TTA: test accuracy {metrics['test_accuracy_tta']:.4f}; members {members}"
     return line + (f"\nEnsemble folder: {folder}" if folder is not None else "")
 
 
 # -- the command line --------------------------------------------------------------------------------------
-def _seeds(text: str) -> list[int]:
+def parse_seeds(text: str) -> list[int]:
+    """An argparse type: two or more different seeds >= 0, comma-separated (``0,1,2``)."""
     import argparse
 
     try:
@@ -164,7 +194,7 @@ def _parser():
 
     parser = ArgumentParser(prog="python -m recipes.ensemble", description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="*", metavar="RUN_DIR", help="run folders or cross-validation folders")
-    parser.add_argument("--seeds", type=_seeds, default=None, help="train one member per seed first, e.g. 0,1,2")
+    parser.add_argument("--seeds", type=parse_seeds, default=None, help="train one member per seed first, e.g. 0,1,2")
     parser.add_argument("--model", default=None, help="with --seeds: a registered zoo model")
     parser.add_argument("--preset", choices=PRESETS, default="full", help="with --seeds: the preset")
     add_training_options(parser)

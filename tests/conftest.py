@@ -79,3 +79,19 @@ def assert_inference_model(path, x, export_dir):
         served = np.asarray(reloaded.serve(tf.constant(x)))
         np.testing.assert_allclose(served, predicted, rtol=0, atol=1e-5)
     return model
+
+
+def stop_at_training_run(n: int):
+    """A Keras callback class whose n-th ``on_train_begin`` raises KeyboardInterrupt: a Ctrl-C at the start of
+    the n-th trial's training (counted on the class, across instances: KerasTuner deep-copies callbacks)."""
+    import keras
+
+    class StopAtTrainingRun(keras.callbacks.Callback):
+        count = 0
+
+        def on_train_begin(self, logs=None):
+            type(self).count += 1
+            if type(self).count == n:
+                raise KeyboardInterrupt
+
+    return StopAtTrainingRun

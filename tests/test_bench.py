@@ -1,10 +1,12 @@
 """The benchmark scripts: bad input is one line and status 2 (fast); each ``--quick`` run writes its results (slow)."""
 
+import functools
 import importlib.util
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,6 +42,7 @@ class _Result:
     (accuracy, ["--budget-minutes", "0"], ["--budget-minutes", "'0'", "> 0"]),
     (accuracy, ["--out", "/proc/nope"], ["--out", "/proc/nope"]),
     (accuracy, ["--precision", "fp16"], ["--precision", "fp16", "mixed_bfloat16"]),
+    (accuracy, ["--ensemble", "0"], ["--ensemble", "'0'", "two or more"]),
     (ablation, ["--seeds", "0,x"], ["--seeds", "0,x"]),
     (ablation, ["--presets", "baseline,heavy"], ["--presets", "heavy", "early_stopping"]),
     (ablation, ["--train-images", "-5"], ["--train-images", "-5"]),
@@ -113,6 +116,54 @@ def test_accuracy_rows_are_replaced_per_name_device_precision_and_seed():
     assert [(r["name"], r["precision"], r["seed"], r["test_accuracy"]) for r in rows] == [
         ("lenet5", "float32", 0, 0.5), ("lenet5", "float32", 1, 0.9), ("lenet5", "mixed_bfloat16", 0, 0.5),
         ("resnet20", "float32", 0, 0.5)]
+
+
+def test_an_ensemble_row_sorts_after_its_members_and_reuses_only_a_matching_recorded_run(tmp_path):
+    spec = accuracy.BENCH_RECIPES["lenet5"]
+    recipe = {"model": "lenet5", "seed": 1, "epochs": 30, "erasing": 0.0}
+    folder = tmp_path / "run"
+    folder.mkdir()
+    row = {"name": "lenet5", "device": "cpu", "precision": "float32", "seed": 1, "run_folder": str(folder),
+           "recipe": dict(recipe, epochs=12)}  # fewer epochs fitted to the budget: still the same recipe
+    find = functools.partial(accuracy.reusable_row, spec=spec, seed=1, device="cpu", precision="float32")
+    assert find([row], recipe=recipe) is None  # no model in the folder
+    (folder / "model.keras").write_bytes(b"")
+    assert find([row], recipe=recipe) is row
+    assert find([row], recipe=dict(recipe, erasing=0.25)) is None  # the row's recipe changed since
+    assert accuracy.reusable_row([row], spec, 2, device="cpu", precision="float32", recipe=recipe) is None
+    ensemble = {"name": "lenet5 ensemble of 2", "base": "lenet5", "device": "cpu", "precision": "float32",
+                "seed": 0, "seeds": [0, 1]}
+    rows = accuracy.merge_row([], ensemble)
+    for r in ({"name": "resnet20", "device": "cpu", "precision": "float32", "seed": 0}, row,
+              {"name": "lenet5", "device": "cpu", "precision": "float32", "seed": 0}):
+        rows = accuracy.merge_row(rows, r)
+    assert [(r["name"], r["seed"]) for r in rows] == [("lenet5", 0), ("lenet5", 1), ("lenet5 ensemble of 2", 0),
+                                                       ("resnet20", 0)]
+
+
+@pytest.mark.slow
+@needs_fashion
+def test_accuracy_quick_ensemble_of_two_seeds_then_reuses_them(tmp_path, capsys):
+    out, runs = tmp_path / "acc.json", tmp_path / "runs"
+    argv = ["--quick", "--models", "lenet5-ls-ema-tta", "--ensemble", "0,1", "--out", str(runs), "--output", str(out),
+            "--verbose", "0"]
+    assert accuracy.main(argv) == 0
+    members, ensemble = (rows := json.loads(out.read_text())["rows"])[:2], rows[2]
+    assert [(r["name"], r["seed"]) for r in rows] == [("lenet5-ls-ema-tta", 0), ("lenet5-ls-ema-tta", 1),
+                                                       ("lenet5-ls-ema-tta ensemble of 2", 0)]
+    assert ensemble["seeds"] == [0, 1] and ensemble["tta"] == "flip"  # the members' TTA
+    assert ensemble["member_test_accuracy"] == [r["test_accuracy"] for r in members]
+    assert ensemble["member_run_folders"] == [r["run_folder"] for r in members]
+    metrics = json.loads((Path(ensemble["run_folder"]) / "metrics.json").read_text())
+    assert [m["test_accuracy_tta"] for m in metrics["members"]] == pytest.approx(
+        [r["test_accuracy"] for r in members], abs=5e-5)  # each member's TTA score, scored again
+    assert "| lenet5-ls-ema-tta ensemble of 2 |" in out.with_suffix(".md").read_text()
+    assert " (ensemble) |" in out.with_suffix(".md").read_text()
+    before = sorted(p.name for p in runs.iterdir())
+    capsys.readouterr()
+    assert accuracy.main(argv) == 0
+    assert capsys.readouterr().out.count("reusing the recorded run") == 2
+    assert len(sorted(p.name for p in runs.iterdir())) == len(before) + 1  # one more ensemble, no member trained
 
 
 @pytest.mark.slow

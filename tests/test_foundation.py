@@ -185,6 +185,20 @@ def test_summary_counts_grouped_convolutions_and_prints(capsys):
     assert "Total params" in capsys.readouterr().out
 
 
+def test_summary_macs_are_unknown_where_the_input_size_is_open_not_counted_at_one_pixel(capsys):
+    open_size = zoo.summary(zoo.resnet20(input_shape=(None, None, 1)), print_fn=print)
+    assert open_size.macs is None and open_size.flops is None
+    assert "Total MACs: ? (they depend on an input dimension" in capsys.readouterr().out
+    convs = [r for r in open_size.rows if r.layer_type == "Conv2D"]
+    assert convs and all(r.macs is None for r in convs)
+    assert [r.macs for r in open_size.rows if r.layer_type == "Dense"] == [64 * 10]  # after global pooling: known
+    fixed = zoo.summary(zoo.resnet20(input_shape=(28, 28, 1)), print_fn=None)
+    assert fixed.macs > 0 and fixed.total_params == open_size.total_params
+    inputs = keras.Input((None, 5))
+    sequence = keras.Model(inputs, keras.layers.LSTM(3)(inputs))
+    assert zoo.summary(sequence, print_fn=None).rows[-1].macs is None  # any length: not one timestep
+
+
 def test_summary_recurses_into_nested_models_and_matches_count_params():
     inner = zoo.lenet5(input_shape=(28, 28, 1))
     inputs = keras.Input((28, 28, 1))

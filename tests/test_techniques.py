@@ -293,6 +293,24 @@ def test_an_ensemble_of_two_runs_averages_their_softmaxes_and_reloads_safely(tmp
         "digits", limit=300, test_limit=100).y_test).mean()))
 
 
+def test_an_ensembles_flip_tta_score_is_the_mean_over_members_and_mirrors(digits):
+    from recipes.ensemble import ensemble_model, score_model
+
+    keras.utils.set_random_seed(3)
+    members = [zoo.lenet5(input_shape=(8, 8, 1), classes=10, classifier_activation=None), zoo.lenet5(
+        input_shape=(8, 8, 1), classes=10)]
+    model = ensemble_model(members)
+    x, y = digits.x_test[:64], digits.y_test[:64]
+    softmax = [lambda v, m=members[0]: keras.ops.convert_to_numpy(keras.ops.softmax(m(v))),
+               lambda v, m=members[1]: keras.ops.convert_to_numpy(m(v))]
+    expected = sum(f(v) for f in softmax for v in (x, x[:, :, ::-1])) / 4
+    scores = score_model(lambda v: model.predict(v, verbose=0).astype(np.float64), x, y, tta="flip")
+    assert scores["test_accuracy_tta"] == pytest.approx(float((expected.argmax(-1) == y).mean()))
+    picked = np.clip(expected[np.arange(len(y)), y], keras.config.epsilon(), 1.0)  # as the loss clips
+    assert scores["test_loss_tta"] == pytest.approx(float(-np.log(picked).mean()), rel=1e-4)
+    assert "test_accuracy_tta" not in score_model(lambda v: model.predict(v, verbose=0), x, y)
+
+
 def test_ensemble_members_must_agree():
     from recipes.ensemble import ensemble_model
 

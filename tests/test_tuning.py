@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import tuning
-from conftest import assert_inference_model, assert_one_line_error
+from conftest import assert_inference_model, assert_one_line_error, stop_at_training_run
 from recipes.data import load_data
 from tuning.__main__ import main as tuning_main
 from tuning.space import Choice, Fixed, Range, make_space, parse_assignment
@@ -296,25 +296,12 @@ def test_no_completed_trial_raises_instead_of_reporting_a_best(splits, tmp_path)
     assert [row["status"] for row in read_csv(folder / "trials.csv")] == ["FAILED"]
 
 
-class StopAtTrainingRun(keras.callbacks.Callback):
-    """Ctrl-C at the start of the n-th trial's training (class-level count: KerasTuner deep-copies callbacks)."""
-
-    count = 0
-    stop_at = 3
-
-    def on_train_begin(self, logs=None):
-        type(self).count += 1
-        if type(self).count == type(self).stop_at:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.slow  # ~40 s; tests/test_faults.py kills a search mid-search and checks the same
 def test_an_interrupted_search_resumes_without_rerunning_finished_trials(splits, tmp_path):
     kwargs = dict(tuner="random", directory=tmp_path, project_name="resume", retrain=False,
                   **small(max_trials=3))
-    StopAtTrainingRun.count = 0
     with pytest.raises(KeyboardInterrupt):
-        tuning.search("lenet5", splits, callbacks=[StopAtTrainingRun()], **kwargs)
+        tuning.search("lenet5", splits, callbacks=[stop_at_training_run(3)()], **kwargs)
     folder = str(tmp_path / "resume")
     before = trial_states(folder)
     assert sorted(before.values()) == ["COMPLETED", "COMPLETED", "RUNNING"]

@@ -9,11 +9,10 @@ import json
 import os
 import sys
 
-import keras
 import pytest
 
 import tuning
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, stop_at_training_run
 from recipes.data import load_data
 from tuning.__main__ import main as tuning_main
 from tuning.pruning import Pruner, make_pruner
@@ -112,25 +111,12 @@ def test_prune_refuses_what_it_cannot_do_before_anything_is_written(splits, tmp_
 
 # -- TPE -------------------------------------------------------------------------------------------------
 
-class StopAtTrainingRun(keras.callbacks.Callback):
-    """Ctrl-C at the start of the n-th trial's training (class-level count: KerasTuner deep-copies callbacks)."""
-
-    count = 0
-    stop_at = 5
-
-    def on_train_begin(self, logs=None):
-        type(self).count += 1
-        if type(self).count == type(self).stop_at:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.slow  # ~60 s; test_tpe_draws_are_a_function_of_the_trials_so_far_and_the_seed checks the draws fast
 def test_tpe_proposes_values_inside_the_space_and_resumes_after_a_kill(splits, tmp_path):
     kwargs = dict(tuner="tpe", directory=tmp_path, project_name="tpe", max_trials=6, epochs=1, batch_size=32,
                   retrain=False, verbose=0, preset="baseline")  # the lightest trials
-    StopAtTrainingRun.count = 0
     with pytest.raises(KeyboardInterrupt):  # in the 5th trial: 3 random start-up draws, then TPE's
-        tuning.search("lenet5", splits, callbacks=[StopAtTrainingRun()], **kwargs)
+        tuning.search("lenet5", splits, callbacks=[stop_at_training_run(5)()], **kwargs)
     result = tuning.search("lenet5", splits, **kwargs)
     assert len(result.trials) == 6 and {r.status for r in result.trials} == {"COMPLETED"}
     assert result.trials_run == ["4", "5"]  # the interrupted trial and the last one; nothing ran twice
