@@ -370,6 +370,13 @@ def _family(model: str) -> str:
     return zoo.get_entry(model).family
 
 
+def _device(row: dict[str, Any]) -> str:
+    """``2-core CPU (AMD EPYC)``: the row's device and, where recorded, its processor (speeds differ by 2x)."""
+    machine = row["machine"]
+    cpu = " ".join(machine.get("cpu", "").replace("(R)", "").replace("(TM)", "").replace("Processor", "").split())
+    return f"{machine['cpus']}-core {row['device'].upper()}" + (f" ({cpu})" if cpu and row["device"] == "cpu" else "")
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
@@ -395,7 +402,7 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
             seed = r["seed"]
         body.append([r.get("name", r["model"]), test, f"≥ {r['goal']:.3f}", met,
                      published, epochs, r["seconds_per_epoch"], _minutes(r["row_wall_time_s"]),
-                     f"{r['machine']['cpus']}-core {r['device'].upper()}", r["precision"], seed])
+                     _device(r), r["precision"], seed])
     return common.markdown_table(head, body)
 
 
