@@ -26,8 +26,8 @@ folder is still on disk and whose recipe is the one the row trains now is reused
 its test accuracy (with the members' TTA when they used one) beside the members'. An ensemble row is marked
 as such in the table: it is several models, so it never stands in for a family's single-model row.
 
-Writes ``bench/results/accuracy.json`` (rows keyed by name, device, precision and seed, so rows run on
-different days, machines, precisions or seeds accumulate) and ``bench/results/accuracy.md`` (the table, with the published
+Writes ``bench/results/accuracy.json`` (rows keyed by name, device, processor, precision and seed, so rows
+run on different processors, precisions or seeds accumulate and a rerun replaces its own row) and ``bench/results/accuracy.md`` (the table, with the published
 rows read from the ``dataset-fashion-mnist`` package's README when it is installed).
 """
 
@@ -322,12 +322,14 @@ def _comparable(recipe: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in recipe.items() if k != "epochs"}, sort_keys=True, default=str)
 
 
-def reusable_row(rows: Sequence[dict[str, Any]], spec: BenchRecipe, seed: int, *, device: str, precision: str,
-                 recipe: dict[str, Any]) -> dict[str, Any] | None:
-    """The recorded single-model row of ``spec`` and ``seed`` trained with ``recipe`` whose run folder still
-    holds its model, or None."""
+def reusable_row(rows: Sequence[dict[str, Any]], spec: BenchRecipe, seed: int, *, machine: dict[str, Any],
+                 precision: str, recipe: dict[str, Any]) -> dict[str, Any] | None:
+    """The recorded single-model row of ``spec`` and ``seed``, on this ``machine``'s device and processor,
+    trained with ``recipe``, whose run folder still holds its model; or None."""
+    key = row_key({"name": spec.name, "machine": machine, "device": machine["device"], "precision": precision,
+                   "seed": seed})
     for row in rows:
-        if ([row.get(k) for k in ROW_KEY] == [spec.name, device, precision, seed] and not row.get("seeds")
+        if (row_key(row) == key and not row.get("seeds")
                 and (Path(row["run_folder"]) / "model.keras").is_file()
                 and _comparable(row["recipe"]) == _comparable(recipe)):
             return row
@@ -430,13 +432,20 @@ def _parser():
     return parser
 
 
-ROW_KEY = ("name", "device", "precision", "seed")
+ROW_KEY = ("name", "device", "cpu", "precision", "seed")
+
+
+def row_key(row: dict[str, Any]) -> tuple:
+    """What a rerun replaces: the same row name, device, processor (``machine["cpu"]``: one seed's row moves by
+    about ±0.002 between processors), precision and seed."""
+    return tuple(row.get("machine", {}).get("cpu") if k == "cpu" else row.get(k) for k in ROW_KEY)
 
 
 def merge_row(rows: list[dict[str, Any]], row: dict[str, Any]) -> list[dict[str, Any]]:
-    """``rows`` with ``row`` in place of the one with the same :data:`ROW_KEY`, in ``BENCH_RECIPES`` order."""
+    """``rows`` with ``row`` in place of the one with the same :func:`row_key`, in ``BENCH_RECIPES`` order."""
     order = list(BENCH_RECIPES)
-    kept = [r for r in rows if [r.get(k) for k in ROW_KEY] != [row[k] for k in ROW_KEY]] + [row]
+    kept = [r for r in rows if row_key(r) != row_key(row)] + [row]
+
     def key(r):
         base = r.get("base", r["name"])
         return (order.index(base) if base in order else len(order), len(r.get("seeds", ())),
@@ -479,7 +488,7 @@ def _recorded_member(output: Path, spec: BenchRecipe, seed: int, args) -> dict[s
     """A recorded row to reuse as the ensemble member of ``seed`` (see :func:`reusable_row`), or None."""
     recipe = row_recipe(spec, seed=seed, data_dir=args.data_dir, quick=args.quick, precision=args.precision)
     rows = common.read_json(output, {"rows": []})["rows"]
-    row = reusable_row(rows, spec, seed, device=common.machine()["device"], precision=recipe.precision,
+    row = reusable_row(rows, spec, seed, machine=common.machine(), precision=recipe.precision,
                        recipe=json.loads(json.dumps(recipe.to_dict(), default=str)))
     if row is not None:
         print(f"{spec.name} seed {seed}: reusing the recorded run {row['run_folder']}", flush=True)

@@ -105,7 +105,7 @@ def test_hyperband_trials_is_one_iteration_of_brackets():
     assert tuning_bench.hyperband_trials(3) == 6  # 3 trials of 1 epoch, the best continued to 3; 2 of 3
 
 
-def test_accuracy_rows_are_replaced_per_name_device_precision_and_seed():
+def test_accuracy_rows_are_replaced_per_name_device_processor_precision_and_seed():
     def row(name, seed=0, precision="float32", acc=0.5):
         return {"name": name, "device": "cpu", "precision": precision, "seed": seed, "test_accuracy": acc}
     rows = accuracy.merge_row([], row("resnet20"))
@@ -116,6 +116,9 @@ def test_accuracy_rows_are_replaced_per_name_device_precision_and_seed():
     assert [(r["name"], r["precision"], r["seed"], r["test_accuracy"]) for r in rows] == [
         ("lenet5", "float32", 0, 0.5), ("lenet5", "float32", 1, 0.9), ("lenet5", "mixed_bfloat16", 0, 0.5),
         ("resnet20", "float32", 0, 0.5)]
+    other_cpu = dict(row("lenet5", seed=1, acc=0.7), machine={"cpu": "Intel Xeon"})
+    rows = accuracy.merge_row(rows, other_cpu)  # the same seed on another processor: kept beside it
+    assert [r["test_accuracy"] for r in rows if r["name"] == "lenet5" and r["seed"] == 1] == [0.9, 0.7]
 
 
 def test_an_ensemble_row_sorts_after_its_members_and_reuses_only_a_matching_recorded_run(tmp_path):
@@ -125,12 +128,15 @@ def test_an_ensemble_row_sorts_after_its_members_and_reuses_only_a_matching_reco
     folder.mkdir()
     row = {"name": "lenet5", "device": "cpu", "precision": "float32", "seed": 1, "run_folder": str(folder),
            "recipe": dict(recipe, epochs=12)}  # fewer epochs fitted to the budget: still the same recipe
-    find = functools.partial(accuracy.reusable_row, spec=spec, seed=1, device="cpu", precision="float32")
+    machine = {"device": "cpu", "cpu": "AMD EPYC"}
+    row["machine"] = machine
+    find = functools.partial(accuracy.reusable_row, spec=spec, seed=1, machine=machine, precision="float32")
     assert find([row], recipe=recipe) is None  # no model in the folder
     (folder / "model.keras").write_bytes(b"")
     assert find([row], recipe=recipe) is row
     assert find([row], recipe=dict(recipe, erasing=0.25)) is None  # the row's recipe changed since
-    assert accuracy.reusable_row([row], spec, 2, device="cpu", precision="float32", recipe=recipe) is None
+    assert accuracy.reusable_row([row], spec, 2, machine=machine, precision="float32", recipe=recipe) is None
+    assert find([row], recipe=recipe, machine={"device": "cpu", "cpu": "Intel Xeon"}) is None  # another processor
     ensemble = {"name": "lenet5 ensemble of 2", "base": "lenet5", "device": "cpu", "precision": "float32",
                 "seed": 0, "seeds": [0, 1]}
     rows = accuracy.merge_row([], ensemble)
