@@ -358,7 +358,7 @@ def ensemble_row(spec: BenchRecipe, members: Sequence[dict[str, Any]], *, out: s
         "train_wall_time_s": round(sum(r["train_wall_time_s"] for r in members), 1),
         "ensemble_wall_time_s": round(watch(), 1),
         "row_wall_time_s": round(sum(r["row_wall_time_s"] for r in members) + watch(), 1),
-        "params": first["params"] * len(members), "macs": first["macs"] * len(members),
+        "params": first["params"] * len(members), "macs": first["macs"] and first["macs"] * len(members),
         "seed": first["seed"], "seeds": [r["seed"] for r in members], "quick": first["quick"],
         "test_examples": m["test_examples"], "member_run_folders": [r["run_folder"] for r in members],
         "run_folder": str(result.folder), "recipe_note": f"the softmax average of {len(members)} {spec.name} runs",
