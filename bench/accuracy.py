@@ -432,13 +432,11 @@ def _parser():
     return parser
 
 
-ROW_KEY = ("name", "device", "cpu", "precision", "seed")
-
-
 def row_key(row: dict[str, Any]) -> tuple:
     """What a rerun replaces: the same row name, device, processor (``machine["cpu"]``: one seed's row moves by
     about ±0.002 between processors), precision and seed."""
-    return tuple(row.get("machine", {}).get("cpu") if k == "cpu" else row.get(k) for k in ROW_KEY)
+    return (row.get("name"), row.get("device"), row.get("machine", {}).get("cpu"), row.get("precision"),
+            row.get("seed"))
 
 
 def merge_row(rows: list[dict[str, Any]], row: dict[str, Any]) -> list[dict[str, Any]]:

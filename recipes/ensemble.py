@@ -109,12 +109,11 @@ def _test_data(folders: Sequence[Path]):
 def score_model(probabilities, x, y, tta: str = "none", fill: float = 0.0) -> dict[str, float]:
     """``test_loss`` and ``test_accuracy`` of ``probabilities`` (inputs -> class probabilities) on ``x``, ``y``;
     with ``tta`` (a mode of ``recipes.recipe.TTA_MODES``) also ``test_loss_tta`` and ``test_accuracy_tta``."""
-    from recipes.pipeline import probability_scores, tta_views
+    from recipes.pipeline import mean_over_views, probability_scores
 
     scores = {f"test_{k}": v for k, v in probability_scores(probabilities(x), y).items()}
     if tta != "none":
-        views = tta_views(np.asarray(x), tta, fill)
-        p = sum(probabilities(view) for view in views) / len(views)
+        p = mean_over_views(probabilities, x, tta, fill)
         scores.update({f"test_{k}_tta": v for k, v in probability_scores(p, y).items()})
     return scores
 

@@ -51,7 +51,7 @@ from recipes.runfolder import best_val_loss_index
 __all__ = ["Prepared", "TrainingDiverged", "prepare", "prepare_bare", "load_splits", "loss_for", "compile_model",
            "fit", "evaluate", "evaluate_splits", "EpochSeeds", "EarlyStopping", "LocalValidation",
            "ensure_finite", "SmoothedCrossentropy", "label_accuracy", "label_mixing", "EMAWeights", "check_tta", "tta_views",
-           "tta_probabilities", "evaluate_tta", "class_probabilities", "probability_scores"]
+           "tta_probabilities", "mean_over_views", "evaluate_tta", "class_probabilities", "probability_scores"]
 
 _GOLDEN = 0x9E3779B1  # spreads the epochs over the seed space (Knuth's multiplicative hash)
 
@@ -589,8 +589,13 @@ def class_probabilities(model: keras.Model, x: np.ndarray, batch_size: int = 256
 def tta_probabilities(model: keras.Model, x: np.ndarray, mode: str, batch_size: int = 256,
                       fill: float = 0.0) -> np.ndarray:
     """The mean over :func:`tta_views` of the model's class probabilities."""
+    return mean_over_views(functools.partial(class_probabilities, model, batch_size=batch_size), x, mode, fill)
+
+
+def mean_over_views(probabilities, x: np.ndarray, mode: str, fill: float = 0.0) -> np.ndarray:
+    """The mean over :func:`tta_views` of ``probabilities`` (inputs -> class probabilities)."""
     views = tta_views(np.asarray(x), mode, fill)
-    return sum(class_probabilities(model, view, batch_size) for view in views) / len(views)
+    return sum(probabilities(view) for view in views) / len(views)
 
 
 def evaluate_tta(prepared: Prepared, x: np.ndarray, y: np.ndarray,
