@@ -96,7 +96,7 @@ def test_quick_shrinks_the_run():
 def test_the_best_preset_is_the_measured_recipe_with_flips_only_where_they_fit():
     fashion = preset("lenet5", "best", data="fashion_mnist")
     assert fashion.preset == "best" and fashion.augmentation == "flip" and fashion.tta == "flip"
-    assert (fashion.label_smoothing, fashion.ema, fashion.erasing, fashion.epochs) == (0.1, 0.999, 0.25, 60)
+    assert (fashion.label_smoothing, fashion.ema, fashion.erasing, fashion.epochs) == (0.1, 0.999, 0.25, 100)
     assert fashion.regularization == zoo.Regularization(keep_prob=0.9, batch_norm=True)
     digits = preset("lenet5", "best")  # digits: no mirror images, no flip TTA
     assert digits.augmentation == family_defaults("lenet5").augmentation and digits.tta == "none"
@@ -108,7 +108,8 @@ def test_the_best_preset_is_the_measured_recipe_with_flips_only_where_they_fit()
     assert (lstm.epochs, lstm.ema, lstm.augmentation, lstm.tta) == (40, 0.999, "none", "none")
     googlenet = preset("googlenet_small", "best", data="fashion_mnist")
     assert googlenet.optimizer == family_defaults("googlenet").optimizer
-    assert (googlenet.augmentation, googlenet.tta, googlenet.warmup_epochs, googlenet.ema) == ("flip", "flip", 1, 0.999)
+    assert (googlenet.augmentation, googlenet.tta, googlenet.warmup_epochs, googlenet.ema, googlenet.erasing) == (
+        "flip", "flip", 1, 0.999, 0.25)
     for family, best in BEST_RECIPES.items():
         assert set(best.fields) | set(best.flips) <= set(Recipe.__dataclass_fields__), family
         assert best.measured
