@@ -36,7 +36,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Sequence
 
-import numpy as np
 
 __all__ = ["ensemble_model", "build_ensemble", "member_folders", "score_model", "parse_seeds", "EnsembleResult", "main"]
 
@@ -118,14 +117,6 @@ def score_model(probabilities, x, y, tta: str = "none", fill: float = 0.0) -> di
     return scores
 
 
-def _probabilities(model, softmax: bool):
-    """inputs -> ``model``'s class probabilities in float64 (its outputs as they are when ``softmax`` is False)."""
-    from recipes.pipeline import class_probabilities
-
-    return (functools.partial(class_probabilities, model) if softmax else
-            lambda x: model.predict(x, batch_size=256, verbose=0).astype(np.float64))
-
-
 def build_ensemble(paths: Sequence[str | os.PathLike], out: str | os.PathLike = "runs", *,
                    verbose: int = 1) -> EnsembleResult:
     """Average the members of ``paths``, evaluate it and each member on their test split, write the folder."""
@@ -134,6 +125,7 @@ def build_ensemble(paths: Sequence[str | os.PathLike], out: str | os.PathLike = 
     import zoo
 
     zoo.load()  # registers the zoo's layers for loading
+    from recipes.pipeline import class_probabilities
     from recipes.runfolder import INPROGRESS, check_output_folder, publish, write_json
 
     out = check_output_folder(out)
@@ -142,10 +134,10 @@ def build_ensemble(paths: Sequence[str | os.PathLike], out: str | os.PathLike = 
     model = ensemble_model(members)
     recipe, splits, tta = _test_data(folders)
     score = functools.partial(score_model, x=splits.x_test, y=splits.y_test, tta=tta, fill=splits.value_range[0])
-    rows = [{"run_folder": str(folder), **score(_probabilities(member, True))}
+    rows = [{"run_folder": str(folder), **score(functools.partial(class_probabilities, member))}
             for folder, member in zip(folders, members)]
     metrics = {"model": recipe.model, "data": recipe.data, "tta": tta, "members": rows,
-               **score(_probabilities(model, False)),  # the ensemble outputs probabilities: its Average
+               **score(functools.partial(class_probabilities, model)),
                "test_examples": int(len(splits.x_test))}
     metrics["best_member_test_accuracy"] = max(r["test_accuracy"] for r in rows)
     if tta != "none":

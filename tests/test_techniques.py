@@ -311,6 +311,29 @@ def test_an_ensembles_flip_tta_score_is_the_mean_over_members_and_mirrors(digits
     assert "test_accuracy_tta" not in score_model(lambda v: model.predict(v, verbose=0), x, y)
 
 
+def test_an_ensemble_outputs_probabilities_wherever_it_is_loaded(digits, tmp_path):
+    """The zoo's loss rule reads an Average of softmax members as probabilities, saved and reloaded too."""
+    from recipes.ensemble import ensemble_model
+    from recipes.pipeline import class_probabilities
+    from zoo.layers import outputs_logits
+
+    keras.utils.set_random_seed(4)
+    logits = [zoo.lenet5(input_shape=(8, 8, 1), classes=10, classifier_activation=None, name=f"logits_{i}")
+              for i in range(2)]
+    model = ensemble_model([logits[0], zoo.lenet5(input_shape=(8, 8, 1), classes=10)])
+    model.save(tmp_path / "ensemble.keras")
+    loaded = keras.saving.load_model(tmp_path / "ensemble.keras", safe_mode=True)
+    x = digits.x_test[:16]
+    for ensemble in (model, loaded):
+        assert not outputs_logits(ensemble)
+        np.testing.assert_allclose(class_probabilities(ensemble, x), ensemble.predict(x, verbose=0), rtol=1e-6)
+    inputs = keras.Input((8, 8, 1))
+    assert outputs_logits(keras.Model(inputs, keras.layers.Average()([m(inputs) for m in logits])))
+    mixed = keras.Model(inputs, keras.layers.Average()([logits[0](inputs), keras.layers.Softmax()(logits[1](inputs))]))
+    with pytest.raises(ValueError, match="averages logits with probabilities"):
+        outputs_logits(mixed)
+
+
 def test_ensemble_members_must_agree():
     from recipes.ensemble import ensemble_model
 

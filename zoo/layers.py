@@ -172,12 +172,25 @@ def outputs_logits(model: keras.Model) -> bool:
 
     The loss rule of the zoo: sparse categorical cross-entropy ``from_logits=outputs_logits(model)``. A
     model whose last layer has no activation (``classifier_activation=None``) or a linear one gives
-    logits; a softmax (an activation, or a ``Softmax`` layer) gives probabilities. Any other output
-    activation (sigmoid, tanh, ...) is not a categorical distribution: a ValueError says so.
+    logits; a softmax (an activation, or a ``Softmax`` layer) gives probabilities; an ``Average`` gives
+    what its inputs give (an ensemble of softmax members, ``recipes.ensemble``, gives probabilities). Any
+    other output activation (sigmoid, tanh, ...) is not a categorical distribution: a ValueError says so.
     """
-    layer = _last_layer(model)
+    return _layer_outputs_logits(_last_layer(model), model.name)
+
+
+def _layer_outputs_logits(layer, model_name: str) -> bool:
+    if isinstance(layer, keras.Model):
+        return outputs_logits(layer)
     if isinstance(layer, keras.layers.Softmax):
         return False
+    if isinstance(layer, keras.layers.Average):
+        # Keras 3: a symbolic tensor's _keras_history is (operation, node_index, tensor_index)
+        kinds = {_layer_outputs_logits(t._keras_history[0], model_name) for t in layer.input}
+        if len(kinds) > 1:
+            raise ValueError(f"model {model_name!r} averages logits with probabilities (layer {layer.name!r}); "
+                             f"its inputs must all end in a softmax or all in logits")
+        return kinds.pop()
     activation = getattr(layer, "activation", None)
     if activation is None:
         return True
@@ -191,7 +204,7 @@ def outputs_logits(model: keras.Model) -> bool:
     if name == "softmax":
         return False
     raise ValueError(
-        f"model {model.name!r} ends in activation {name!r} (layer {getattr(layer, 'name', layer)!r}); a "
+        f"model {model_name!r} ends in activation {name!r} (layer {getattr(layer, 'name', layer)!r}); a "
         f"classifier for categorical cross-entropy needs classifier_activation='softmax' (probabilities) or "
         f"None (logits)"
     )
