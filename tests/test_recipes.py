@@ -109,7 +109,7 @@ def test_the_best_preset_is_the_measured_recipe_with_flips_only_where_they_fit()
     googlenet = preset("googlenet_small", "best", data="fashion_mnist")
     assert googlenet.optimizer == family_defaults("googlenet").optimizer
     assert (googlenet.augmentation, googlenet.tta, googlenet.warmup_epochs, googlenet.ema, googlenet.erasing,
-            googlenet.epochs) == ("flip", "flip", 1, 0.999, 0.25, 45)
+            googlenet.epochs) == ("flip", "flip", 1, 0.999, 0.25, 60)
     for family, best in BEST_RECIPES.items():
         assert set(best.fields) | set(best.flips) <= set(Recipe.__dataclass_fields__), family
         assert best.measured
