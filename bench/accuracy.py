@@ -72,12 +72,16 @@ _LENET = (("2 Conv+pooling", 0.916),)
 _ALEXNET = (("AlexNet with Triplet loss", 0.899), ("2 Conv+3 FC ~1.8M parameters", 0.932))
 _LSTM = (("GRU+SVM with dropout", 0.897), ("MLP 256-128-100", 0.8833))
 _GOOGLENET = (("GoogleNet with cross-entropy loss", 0.937),)
+_RESNET = (("ResNet18", 0.949),)
 # LeNet-5's batchnorm preset with the one training path's techniques: the lenet5-ls-ema-tta* rows' common part
 _LENET_TECHNIQUES = dict(augmentation="flip", keep_prob=0.9, batch_size=128, epochs=40, label_smoothing=0.1,
                          ema=0.999, warmup_epochs=2, tta="flip")
 # GoogLeNet's full preset with flips only and the techniques: the googlenet_small-ls-ema-tta* rows' common part
 _GOOGLENET_TECHNIQUES = dict(augmentation="flip", epochs=30, label_smoothing=0.1, ema=0.999, warmup_epochs=1,
                              tta="flip")
+# ResNet's full preset with Nesterov SGD, flips only and the techniques: the resnet*-ls-ema-tta* rows' common part
+_RESNET_TECHNIQUES = dict(augmentation="flip", optimizer="nesterov", label_smoothing=0.1, ema=0.999,
+                          warmup_epochs=1, tta="flip")
 # Each family's full preset with the clothes policy (flip + shifts), sized to a 2-core CPU, and for
 # LeNet-5, AlexNet and the LSTM lighter recipes (the full one left them with high bias: train accuracy
 # under 0.94 on 55,000 images).
@@ -146,23 +150,20 @@ BENCH_RECIPES: dict[str, BenchRecipe] = {r.name: r for r in (
                 dict(_GOOGLENET_TECHNIQUES, erasing=0.25, epochs=60),
                 "googlenet_small-ls-ema-tta-erasing for 60 epochs (30 -> 45 epochs gave +0.0028, to 0.9392, "
                 "best epoch 40 of 45)"),
-    BenchRecipe("resnet20", "resnet20", 0.950, (("ResNet18", 0.949),), 18,
+    BenchRecipe("resnet20", "resnet20", 0.950, _RESNET, 18,
                 dict(augmentation="clothes", epochs=30),
                 "full preset: SGD momentum 0.1 cosine, batch 128; BN, λ 5e-5; flip + shifts"),
-    BenchRecipe("resnet20-ls-ema-tta-15", "resnet20", 0.950, (("ResNet18", 0.949),), 36,
-                dict(augmentation="flip", optimizer="nesterov", epochs=15, label_smoothing=0.1, ema=0.999,
-                     warmup_epochs=1, tta="flip"),
+    BenchRecipe("resnet20-ls-ema-tta-15", "resnet20", 0.950, _RESNET, 36,
+                dict(_RESNET_TECHNIQUES, epochs=15),
                 "full preset with Nesterov SGD 0.1, 1 warm-up epoch into cosine, batch 128; BN, λ 5e-5; flips; "
                 "label smoothing 0.1, EMA 0.999; flip TTA; 15 epochs (time-to-accuracy: the 30-epoch row's "
                 "0.9403 in half the epochs?)"),
-    BenchRecipe("resnet20-ls-ema-tta-erasing-30", "resnet20", 0.950, (("ResNet18", 0.949),), 80,
-                dict(augmentation="flip", optimizer="nesterov", epochs=30, label_smoothing=0.1, ema=0.999,
-                     warmup_epochs=1, erasing=0.25, tta="flip"),
+    BenchRecipe("resnet20-ls-ema-tta-erasing-30", "resnet20", 0.950, _RESNET, 80,
+                dict(_RESNET_TECHNIQUES, epochs=30, erasing=0.25),
                 "resnet20-ls-ema-tta with random erasing 0.25 for 30 epochs (15 epochs gave 0.9406 at train 0.984, "
                 "30 without erasing 0.9403: over-fitting, which erasing cut for AlexNet- and GoogLeNet-small)"),
-    BenchRecipe("resnet32-ls-ema-tta-erasing-30", "resnet32", 0.950, (("ResNet18", 0.949),), 80,
-                dict(augmentation="flip", optimizer="nesterov", epochs=30, label_smoothing=0.1, ema=0.999,
-                     warmup_epochs=1, erasing=0.25, tta="flip", patience=None),
+    BenchRecipe("resnet32-ls-ema-tta-erasing-30", "resnet32", 0.950, _RESNET, 80,
+                dict(_RESNET_TECHNIQUES, epochs=30, erasing=0.25, patience=None),
                 "resnet20-ls-ema-tta-erasing-30 on ResNet-32 (5 blocks a stage for 3; 0.46 M parameters for "
                 "0.27 M, ~1.6x the time; the issue's goal is ResNet-20 or -32), without early stopping: on "
                 "ResNet-20 a patience of 10 stopped the cosine schedule at epoch 24 and restored epoch 14"),
