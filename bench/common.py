@@ -37,9 +37,11 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     gpus = [device.name for device in tf.config.list_physical_devices("GPU")]
+    from zoo._quiet import numeric_setup
+
     return {"cpus": os.cpu_count(), "cpu": cpu, "gpus": gpus, "device": "gpu" if gpus else "cpu",
             "platform": platform.platform(), "python": platform.python_version(),
-            "tensorflow": tf.__version__, "keras": keras.__version__}
+            "tensorflow": tf.__version__, "keras": keras.__version__, "numeric_setup": numeric_setup()}
 
 
 def command(script: str, argv: Sequence[str] | None) -> str:

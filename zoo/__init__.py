@@ -59,5 +59,9 @@ def load() -> None:
 __getattr__ = _lazy_getattr('zoo', load, globals())
 
 
-if not _started_by_a_project_command_line():
+if _started_by_a_project_command_line():
+    from zoo._quiet import enable_onednn as _enable_onednn
+
+    _enable_onednn()  # before TensorFlow is imported; a value the user set wins
+else:
     load()
