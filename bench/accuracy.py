@@ -236,7 +236,13 @@ class BudgetStop:
 
 
 class _BatchClock:
-    """Keras callback factory: when each training and test batch ended (fit()'s own set-up not counted)."""
+    """Keras callback factory: when each training and test batch hook fired (fit()'s own set-up not counted)
+    and how many steps were done by then.
+
+    With ``steps_per_execution`` N the hooks fire once per call of the compiled function, every N steps,
+    and Keras passes the call's last step as ``batch`` (``begin + N - 1``, even for an epoch's last, shorter
+    call): the steps done are ``min(batch + 1, the epoch's steps)``.
+    """
 
     def __new__(cls):
         import keras
@@ -246,18 +252,33 @@ class _BatchClock:
                 super().__init__()
                 self.train: list[float] = []
                 self.test: list[float] = []
+                self.train_steps: list[int] = []
+                self.test_steps: list[int] = []
+
+            def _done(self, batch: int) -> int:
+                steps = (self.params or {}).get("steps")
+                return min(int(batch) + 1, steps) if steps else int(batch) + 1
 
             def on_train_batch_end(self, batch, logs=None):
                 self.train.append(time.perf_counter())
+                self.train_steps.append(self._done(batch))
 
             def on_test_batch_end(self, batch, logs=None):
                 self.test.append(time.perf_counter())
+                self.test_steps.append(self._done(batch))
 
             @staticmethod
-            def seconds_per_batch(ends: list[float], skip: int) -> float:
-                """Mean time of the batches after the first ``skip`` (0.0 when fewer than one is left)."""
-                timed = ends[max(skip - 1, 0):]
-                return (timed[-1] - timed[0]) / (len(timed) - 1) if len(timed) > 1 else 0.0
+            def seconds_per_batch(ends: list[float], skip: int, steps: Sequence[int] | None = None) -> float:
+                """Mean time of one step after the first ``skip`` steps (0.0 when no timed call is left).
+
+                ``steps``: the steps done at each of ``ends`` (default: one more at each, steps_per_execution
+                1). The clock starts at the first hook with at least ``max(skip, 1)`` steps done.
+                """
+                done = list(range(1, len(ends) + 1)) if steps is None else [int(s) for s in steps]
+                start = next((i for i, d in enumerate(done) if d >= max(skip, 1)), len(ends))
+                if start >= len(ends) - 1 or done[-1] <= done[start]:
+                    return 0.0
+                return (ends[-1] - ends[start]) / (done[-1] - done[start])
 
         return _Clock()
 
@@ -271,15 +292,18 @@ def calibrate(recipe, steps: int = CALIBRATION_STEPS) -> dict[str, float]:
 
     prepared = pipeline.prepare(recipe)
     splits, steps_per_epoch = prepared.splits, prepared.steps_per_epoch
-    warm = 3  # batches before the clock starts: tracing, the first tf.data fetch
+    per_call = recipe.steps_per_execution  # the hooks fire once per call of per_call steps
+    warm = per_call * math.ceil(3 / per_call)  # steps before the clock starts: tracing, the first tf.data fetch
+    steps = per_call * math.ceil(max(1, steps) / per_call)  # whole calls only
     clock = _BatchClock()
     pipeline.fit(prepared, x=prepared.train_data.repeat().take(warm + steps), epochs=1, validation_data=None,
                  callbacks=[clock], verbose=0)
-    step_s = clock.seconds_per_batch(clock.train, warm)
+    step_s = clock.seconds_per_batch(clock.train, warm, clock.train_steps)
     val_steps = max(1, math.ceil(len(splits.x_val) / recipe.batch_size))
     timed = min(val_steps, warm + steps) * recipe.batch_size
     pipeline.evaluate(prepared, splits.x_val[:timed], splits.y_val[:timed], callbacks=[clock])
-    val_step_s = clock.seconds_per_batch(clock.test, min(warm, val_steps - 1)) or step_s  # step_s: 1 batch only
+    val_skip = min(warm, per_call * ((min(val_steps, warm + steps) - 1) // per_call))  # >= 1 call left to time
+    val_step_s = clock.seconds_per_batch(clock.test, val_skip, clock.test_steps) or step_s  # step_s: 1 call only
     epoch_s = step_s * steps_per_epoch + val_step_s * val_steps
     # the final evaluation: train, validation and test sets once each, at the validation step rate
     eval_s = val_step_s * (steps_per_epoch + val_steps + math.ceil(len(splits.x_test) / recipe.batch_size))
@@ -349,8 +373,14 @@ def bench_row(spec: BenchRecipe, *, budget_minutes: float | None, seed: int, dat
 
 
 def _comparable(recipe: dict[str, Any]) -> str:
-    """A recipe dict as JSON without its epochs (a budget may fit fewer than planned)."""
-    return json.dumps({k: v for k, v in recipe.items() if k != "epochs"}, sort_keys=True, default=str)
+    """A recipe dict as JSON without its epochs (a budget may fit fewer than planned), and without the fields
+    added since rows were recorded where they hold the default that trains what was trained before (as
+    ``Recipe.config_hash`` leaves them out: ``HASH_SKIPS_DEFAULT``)."""
+    from recipes.recipe import HASH_SKIPS_DEFAULT
+
+    skipped = {k for k, default in HASH_SKIPS_DEFAULT.items() if recipe.get(k, default) == default}
+    return json.dumps({k: v for k, v in recipe.items() if k != "epochs" and k not in skipped}, sort_keys=True,
+                      default=str)
 
 
 def reusable_row(rows: Sequence[dict[str, Any]], spec: BenchRecipe, seed: int, *, machine: dict[str, Any],
@@ -404,10 +434,13 @@ def _family(model: str) -> str:
 
 
 def _device(row: dict[str, Any]) -> str:
-    """``2-core CPU (AMD EPYC)``: the row's device and, where recorded, its processor (speeds differ by 2x)."""
+    """``2-core CPU (AMD EPYC), oneDNN on``: the row's device and, where recorded, its processor (speeds differ
+    by 2x) and whether TensorFlow's oneDNN kernels ran (speed and last digits differ with it)."""
     machine = row["machine"]
     cpu = " ".join(machine.get("cpu", "").replace("(R)", "").replace("(TM)", "").replace("Processor", "").split())
-    return f"{machine['cpus']}-core {row['device'].upper()}" + (f" ({cpu})" if cpu and row["device"] == "cpu" else "")
+    onednn = (machine.get("numeric_setup") or {}).get("onednn")
+    return (f"{machine['cpus']}-core {row['device'].upper()}" + (f" ({cpu})" if cpu and row["device"] == "cpu" else "")
+            + ("" if onednn is None else f", oneDNN {'on' if onednn else 'off'}"))
 
 
 def _minutes(seconds: float) -> str:

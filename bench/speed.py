@@ -26,6 +26,11 @@ Parts (``--parts``):
   the model (goal: ≤ 5 % over off), for LeNet-5 and ResNet-20.
 - ``precision``: float32 vs ``mixed_bfloat16`` and ``jit_compile`` off vs on, for every family's model
   of ``mfu`` (medians, and the best call: see ``part_precision``).
+- ``onednn``: oneDNN off vs on (``TF_ENABLE_ONEDNN_OPTS=0`` / ``1``: it must be set before TensorFlow is
+  imported, so two worker processes, ``python bench/speed.py --serve``, train side by side and the calls
+  alternate between them), and on top of oneDNN ``steps_per_execution`` 1 vs ``ONEDNN_SPE``: images/s, the
+  speed-up and the MFU of every family's model of ``mfu`` under each setting (each worker measures its own
+  matmul peak; MFU divides by the higher of the two, the machine's fp32 peak).
 
 Writes ``bench/results/speed.json`` (``bench/results/quick/speed.json`` with ``--quick``).
 """
@@ -43,7 +48,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common  # noqa: E402
 
-PARTS = ("matmul", "resnet50", "mfu", "augment", "precision")
+PARTS = ("matmul", "resnet50", "mfu", "augment", "precision", "onednn")
+ONEDNN_SPE = 32  # the steps_per_execution compared with 1 on top of oneDNN
 MATMUL_N = 2048
 # The accuracy benchmark's models: batch size of their recipe (recipes.recipe.FAMILY_DEFAULTS / bench/accuracy.py).
 MFU_MODELS = {"lenet5": 64, "alexnet_small": 128, "googlenet_small": 64, "resnet20": 128, "lstm": 64}
@@ -89,7 +95,7 @@ class Trainer:
     """A compiled model training on one random batch repeated; ``call()`` times ``steps`` steps."""
 
     def __init__(self, model, batch: int, classes: int, *, jit_compile: bool | str = False, seed: int = 0,
-                 call_seconds: float = 2.0) -> None:
+                 call_seconds: float = 2.0, steps_per_execution: int = 1) -> None:
         import keras
         import numpy as np
         import tensorflow as tf
@@ -101,10 +107,11 @@ class Trainer:
         self.dataset = tf.data.Dataset.from_tensors((x, y)).repeat()
         self.model, self.batch = model, batch
         model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="sparse_categorical_crossentropy",
-                      jit_compile=jit_compile)
-        self._fit(2)  # trace, compile, first steps
-        seconds = self._fit(3) / 3
-        self.steps = max(2, math.ceil(call_seconds / max(seconds, 1e-4)))
+                      jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+        spe = steps_per_execution
+        self._fit(2 * spe)  # trace, compile, first steps
+        seconds = self._fit(3 * spe) / (3 * spe)
+        self.steps = spe * max(2, math.ceil(call_seconds / max(seconds, 1e-4) / spe))
         self.seconds: list[float] = []
 
     def _fit(self, steps: int) -> float:
@@ -276,6 +283,107 @@ def part_augment(args, peak: Peak) -> dict[str, Any]:
     return rows
 
 
+def serve() -> int:
+    """``python bench/speed.py --serve``: a worker that builds trainers and times calls on request, one JSON
+    line in, one out (``part_onednn`` runs one per oneDNN setting, which must be fixed before TensorFlow is
+    imported)."""
+    import json
+
+    from zoo._quiet import numeric_setup
+
+    peak, trainers = Peak(), {}
+    for line in sys.stdin:
+        order = json.loads(line)
+        if order["op"] == "build":
+            model = _family_model(order["name"], _input_shape(order["name"], order["size"]))
+            trainers[order["key"]] = Trainer(model, order["batch"], 10, call_seconds=order["call_seconds"],
+                                             steps_per_execution=order["spe"])
+            reply = {"steps": trainers[order["key"]].steps, "macs": forward_macs(model),
+                     "params": model.count_params(), "setup": numeric_setup()}
+        elif order["op"] == "call":
+            reply = {"seconds": trainers[order["key"]].call()}
+        elif order["op"] == "peak":
+            reply = {"flops": peak.sample()}
+        else:  # "release"
+            _release(*trainers.values())
+            trainers, reply = {}, {}
+        print(json.dumps(reply), flush=True)
+    return 0
+
+
+class _Worker:
+    """One ``--serve`` process with ``TF_ENABLE_ONEDNN_OPTS=value``."""
+
+    def __init__(self, value: str) -> None:
+        import subprocess
+
+        env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=value)
+        self.process = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve"], env=env,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def ask(self, **order) -> dict[str, Any]:
+        import json
+
+        self.process.stdin.write(json.dumps(order) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"bench/speed.py --serve (TF_ENABLE_ONEDNN_OPTS) ended: {order}")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def part_onednn(args, peak: Peak) -> dict[str, Any]:
+    """oneDNN off / on, and on with ``steps_per_execution=ONEDNN_SPE``: each family's model, interleaved."""
+    workers = {"off": _Worker("0"), "on": _Worker("1")}
+    settings = {"oneDNN off": ("off", 1), "oneDNN on": ("on", 1), f"oneDNN on, steps_per_execution={ONEDNN_SPE}":
+                ("on", ONEDNN_SPE)}
+    peaks: dict[str, list[float]] = {"off": [], "on": []}
+    rows = {}
+    try:
+        for name, batch in MFU_MODELS.items():
+            built = {key: workers[w].ask(op="build", key=key, name=name, size=args.image_size, batch=batch, spe=spe,
+                                         call_seconds=args.call_seconds) for key, (w, spe) in settings.items()}
+            seconds: dict[str, list[float]] = {key: [] for key in settings}
+            for r in range(args.rounds):
+                for w in workers:
+                    peaks[w].append(workers[w].ask(op="peak")["flops"])
+                for key in (list(settings) if r % 2 == 0 else list(settings)[::-1]):  # A B C, C B A, ...
+                    seconds[key].append(workers[settings[key][0]].ask(op="call", key=key)["seconds"])
+            for w in workers:
+                workers[w].ask(op="release")
+            rows[name] = _onednn_row(name, batch, built, seconds)
+            print(f"{name}: " + ", ".join(f"{k} {v:.0f} img/s" for k, v in rows[name]["images_per_second"].items())
+                  + f" ({rows[name]['speedup_onednn']:.2f}× from oneDNN, "
+                    f"{rows[name]['speedup_steps_per_execution']:.2f}× more from steps_per_execution)", flush=True)
+    finally:
+        for worker in workers.values():
+            worker.close()
+    machine_peak = max(statistics.median(p) for p in peaks.values())
+    for row in rows.values():
+        row["mfu"] = {k: 3 * row["forward_macs"] * 2 * v / machine_peak for k, v in row["images_per_second"].items()}
+    return {"rows": rows, "matmul_peak_gflops": {w: statistics.median(p) / 1e9 for w, p in peaks.items()},
+            "steps_per_execution": ONEDNN_SPE,
+            "setups": {w: next(b["setup"] for k, b in built.items() if settings[k][0] == w) for w in workers}}
+
+
+def _onednn_row(name: str, batch: int, built: dict[str, Any], seconds: dict[str, list[float]]) -> dict[str, Any]:
+    import zoo
+
+    ips = {key: batch / statistics.median(s) for key, s in seconds.items()}
+    off, on, spe = list(ips)
+    family = zoo.get_entry(name).family
+    first = next(iter(built.values()))
+    return {"family": family, "batch": batch, "params": first["params"], "forward_macs": first["macs"],
+            "images_per_second": ips, "speedup_onednn": ips[on] / ips[off], "speedup_steps_per_execution": ips[spe] / ips[on],
+            "ms_per_step": {k: 1000 * statistics.median(s) for k, s in seconds.items()},
+            "goal_mfu": 0.5 if family in CONV_FAMILIES else None, "seconds_per_step": seconds,
+            "steps_per_call": {k: b["steps"] for k, b in built.items()}}
+
+
 def _parser():
     from zoo.cli import ArgumentParser
 
@@ -312,7 +420,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         peak.sample()
     print(f"fp32 matmul {MATMUL_N}²: {peak.median / 1e9:.0f} GFLOP/s (first samples)", flush=True)
     parts: dict[str, Callable] = {"resnet50": part_resnet50, "mfu": part_mfu, "augment": part_augment,
-                                  "precision": part_precision}
+                                  "precision": part_precision, "onednn": part_onednn}
     results: dict[str, Any] = {}
     for name in args.parts:
         if name in parts:
@@ -342,6 +450,8 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if list(sys.argv[1:] if argv is None else argv) == ["--serve"]:
+        return serve()
     return common.main(run, argv, "bench/speed.py")
 
 

@@ -162,6 +162,11 @@ def add_training_options(parser: argparse.ArgumentParser, *, default_data: str =
     opt.add_argument("--seed", type=_seed, default=None)
     opt.add_argument("--precision", choices=PRECISIONS, default=None,
                      help="float32 (default) or mixed_bfloat16 (bf16 compute, float32 weights; see bench/speed.py)")
+    opt.add_argument("--steps-per-execution", dest="steps_per_execution", type=_positive_int, default=None,
+                     metavar="N",
+                     help="Keras runs N training steps in one call of the compiled train function: fewer Python "
+                          "round-trips per epoch; callbacks' batch hooks then fire every N steps (default: the "
+                          "family's, 1)")
 
     dist = parser.add_argument_group("distribution (recipes.distribute)")
     dist.add_argument("--distribute", choices=DISTRIBUTIONS, default=None,

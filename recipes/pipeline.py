@@ -228,7 +228,8 @@ def label_mixing(recipe: Recipe, splits: DataSplits):
 
 def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int) -> keras.Model:
     """Compile ``model`` with the recipe's optimizer (schedule, warm-up, EMA), :func:`loss_for` and accuracy
-    (:func:`label_accuracy` when MixUp / CutMix give the training batches soft targets)."""
+    (:func:`label_accuracy` when MixUp / CutMix give the training batches soft targets), running
+    ``recipe.steps_per_execution`` steps per call of the compiled train (and test, predict) function."""
     steps = max(1, int(steps_per_epoch))
     optimizer = make_optimizer(
         recipe.optimizer, recipe.learning_rate, schedule=recipe.schedule, epochs=recipe.epochs,
@@ -238,7 +239,8 @@ def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int) -> k
     soft = bool(recipe.mixup or recipe.cutmix)
     accuracy = keras.metrics.MeanMetricWrapper(label_accuracy, name="accuracy") if soft else "accuracy"
     allow_jit_on_jax(model)  # else an in-model shift makes JAX run the step op by op
-    model.compile(optimizer=optimizer, loss=loss_for(model, recipe.label_smoothing, soft), metrics=[accuracy])
+    model.compile(optimizer=optimizer, loss=loss_for(model, recipe.label_smoothing, soft), metrics=[accuracy],
+                  steps_per_execution=recipe.steps_per_execution)
     return model
 
 
@@ -330,7 +332,10 @@ class _Watch(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and self.diverged_at is None and not math.isfinite(float(loss)):
-            self.diverged_at = (self.epoch, batch)
+            # ``batch``: the last step of the call (steps_per_execution > 1: of N steps, and past the epoch's
+            # last step in its final, shorter call)
+            steps = (self.params or {}).get("steps")
+            self.diverged_at = (self.epoch, min(batch, steps - 1) if steps else batch)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:

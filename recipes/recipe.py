@@ -7,8 +7,8 @@
     Recipe.from_dict(r.to_dict()) == r                           # config.json
 
 Presets (``PRESETS``): each changes one thing against ``baseline`` except ``full``, which has them all.
-The optimizer, learning rate, schedule, batch size, epochs and clipnorm come from the model family's row
-of ``FAMILY_DEFAULTS`` in every preset (they are how the family is trained, not regularizers).
+The optimizer, learning rate, schedule, batch size, epochs, clipnorm and steps per execution come from the
+model family's row of ``FAMILY_DEFAULTS`` in every preset (they are how the family is trained, not regularizers).
 
 ==================  ============================================================================
 ``baseline``        ``Regularization.none()``: no λ, no dropout, no batch norm; no augmentation,
@@ -58,7 +58,7 @@ from zoo.regularization import Regularization
 from recipes.choices import DISTRIBUTIONS, OPTIMIZERS, PRECISIONS, SCHEDULES, WEIGHT_DECAY_OPTIMIZERS, check_learning_rate
 
 __all__ = ["Recipe", "preset", "data_sized_lambda", "PRESETS", "REGULARIZATION_PRESETS", "BEST_RECIPES", "BestRecipe", "TTA_MODES", "FamilyDefaults", "FAMILY_DEFAULTS", "family_defaults",
-           "family_of", "QUICK"]
+           "family_of", "QUICK", "RUN_RECORD_KEYS"]
 
 # the presets that turn regularizers on and off (bench/ablation.py compares them), then the measured best
 REGULARIZATION_PRESETS: tuple[str, ...] = ("baseline", "l2", "l1", "dropout", "batchnorm", "augment",
@@ -66,7 +66,10 @@ REGULARIZATION_PRESETS: tuple[str, ...] = ("baseline", "l2", "l1", "dropout", "b
 PRESETS: tuple[str, ...] = REGULARIZATION_PRESETS + ("best",)
 # Fields added after run folders and benchmark results were keyed by ``Recipe.config_hash``: at this
 # default they leave the hash out, so those keep their names (the default trains what was trained before).
-HASH_SKIPS_DEFAULT: dict[str, Any] = {"distribute": "none"}
+HASH_SKIPS_DEFAULT: dict[str, Any] = {"distribute": "none", "steps_per_execution": 1}
+# Keys a run folder's config.json holds beside the Recipe's fields (the machine it ran on, recipes.runfolder):
+# ``Recipe.from_dict`` leaves them out, so a config.json reads back as the Recipe it was written from.
+RUN_RECORD_KEYS: tuple[str, ...] = ("machine",)
 CUSTOM = "custom"   # the preset label of a Recipe built by hand
 AUTO = "auto"       # augmentation: the data's default policy
 RESERVED_MODEL_KWARGS = ("input_shape", "input_tensor", "classes", "regularization")
@@ -94,6 +97,10 @@ class FamilyDefaults:
     patience: int             # early-stopping patience of the early_stopping and full presets
     clipnorm: float | None = None
     augmentation: str = AUTO  # policy of the augment and full presets ("auto": the data's default)
+    # Training steps per call of the compiled train function (Recipe.steps_per_execution): each row's value
+    # is its one line to change once bench/speed.py has measured what N > 1 buys for the family on this CPU;
+    # 1 (Keras' default) in every row until then.
+    steps_per_execution: int = 1
     source: str = ""
 
 
@@ -103,6 +110,7 @@ FAMILY_DEFAULTS: Mapping[str, FamilyDefaults] = MappingProxyType({
     "lenet": FamilyDefaults(
         optimizer="adam", learning_rate=3e-3, schedule="cosine", batch_size=32, epochs=25,
         l2=1e-4, l1=1e-5, keep_prob=0.7, full_keep_prob=0.9, patience=8, augmentation="shift",
+        steps_per_execution=1,  # to be measured: see FamilyDefaults.steps_per_execution
         source="LeCun et al. 1998 trained with a diagonal Levenberg-Marquardt SGD on distorted digits; the "
                "modern recipe is Adam. lr, epochs, λ, keep-prob and augmentation tuned on the 8×8 digits "
                "(test accuracy 0.983-0.994 over seeds 0-3 in 25-45 s on a loaded 2-core CPU): shifts only, "
@@ -110,22 +118,26 @@ FAMILY_DEFAULTS: Mapping[str, FamilyDefaults] = MappingProxyType({
     "alexnet": FamilyDefaults(
         optimizer="momentum", learning_rate=0.01, schedule="plateau", batch_size=128, epochs=30,
         l2=2.5e-4, l1=1e-5, keep_prob=0.5, full_keep_prob=0.5, patience=10,
+        steps_per_execution=1,  # to be measured: see FamilyDefaults.steps_per_execution
         source="Krizhevsky et al. 2012: SGD momentum 0.9, lr 0.01 divided by 10 when the validation error "
                "stopped improving, batch 128, weight decay 5e-4 (λ = 2.5e-4), dropout 0.5 in FC6/FC7"),
     "inception": FamilyDefaults(
         optimizer="momentum", learning_rate=0.01, schedule="cosine", batch_size=64, epochs=30,
         l2=1e-4, l1=1e-5, keep_prob=0.6, full_keep_prob=0.6, patience=10,
+        steps_per_execution=1,  # to be measured: see FamilyDefaults.steps_per_execution
         source="Szegedy et al. 2014: SGD momentum 0.9, dropout 40 % before the classifier (keep 0.6); "
                "lr 0.01 and weight decay 2e-4 (λ = 1e-4) from the BVLC GoogLeNet Caffe solver, whose "
                "polynomial decay is approximated by cosine"),
     "resnet": FamilyDefaults(
         optimizer="momentum", learning_rate=0.1, schedule="cosine", batch_size=128, epochs=30,
         l2=5e-5, l1=1e-6, keep_prob=0.8, full_keep_prob=1.0, patience=10,
+        steps_per_execution=1,  # to be measured: see FamilyDefaults.steps_per_execution
         source="He et al. 2015 (CIFAR-10): SGD 0.1 momentum 0.9, batch 128, weight decay 1e-4 "
                "(λ = 5e-5), no dropout; cosine replaces the paper's ×0.1 steps (use --schedule step)"),
     "lstm": FamilyDefaults(
         optimizer="adam", learning_rate=1e-3, schedule="constant", batch_size=64, epochs=20,
         l2=1e-5, l1=1e-6, keep_prob=0.8, full_keep_prob=0.8, patience=5, clipnorm=1.0,
+        steps_per_execution=1,  # to be measured: see FamilyDefaults.steps_per_execution
         source="Adam with gradient clipping at norm 1.0 (exploding gradients, Pascanu et al. 2013); "
                "dropout on the non-recurrent connections (Zaremba et al. 2014)"),
 })
@@ -297,6 +309,10 @@ class Recipe:
             local device, or every device of the processes of ``recipes.distribute.initialize_processes``;
             the batch is the global batch, split over the devices; JAX backend only; see
             :mod:`recipes.distribute`).
+        steps_per_execution: training steps Keras runs in one call of the compiled train function
+            (``model.compile(steps_per_execution=...)``), an integer >= 1: fewer Python round-trips per
+            epoch; the callbacks' batch hooks then fire once every N steps (the epoch hooks as before).
+            The per-family default is ``FamilyDefaults.steps_per_execution``.
     """
 
     model: str
@@ -328,6 +344,7 @@ class Recipe:
     mixup: float = 0.0
     cutmix: float = 0.0
     distribute: str = "none"
+    steps_per_execution: int = 1
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -398,6 +415,7 @@ class Recipe:
 
         _choice("precision", self.precision, PRECISIONS)
         _choice("distribute", self.distribute, DISTRIBUTIONS)
+        _int("steps_per_execution", self.steps_per_execution, 1)
         self._check_techniques(put)
 
     def _check_techniques(self, put) -> None:
@@ -424,13 +442,17 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Recipe":
+        """The Recipe of ``to_dict``'s values, or of a run folder's config.json (whose ``RUN_RECORD_KEYS``,
+        the machine it ran on, are no part of the Recipe and are left out). A field missing takes its
+        default (a config.json written before the field existed); an unknown name is a ValueError."""
         if not isinstance(data, Mapping):
             raise ValueError(f"Recipe.from_dict needs a dict, got {type(data).__name__}")
+        data = {k: v for k, v in data.items() if k not in RUN_RECORD_KEYS}
         allowed = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(data) - set(allowed))
         if unknown:
             raise ValueError(f"Recipe got unknown field(s) {unknown}; allowed: {', '.join(allowed)}")
-        return cls(**dict(data))
+        return cls(**data)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -544,7 +566,8 @@ def preset(model: str, name: str, **overrides: Any) -> Recipe:
         augmentation, patience = fam.augmentation, fam.patience
     base = Recipe(model=model, preset=name, regularization=reg, augmentation=augmentation, patience=patience,
                   optimizer=fam.optimizer, learning_rate=fam.learning_rate, schedule=fam.schedule,
-                  batch_size=fam.batch_size, epochs=fam.epochs, clipnorm=fam.clipnorm)
+                  batch_size=fam.batch_size, epochs=fam.epochs, clipnorm=fam.clipnorm,
+                  steps_per_execution=fam.steps_per_execution)
     if "model_kwargs" in overrides:  # a preset has no builder arguments of its own
         base = base.replace(model_kwargs=overrides.pop("model_kwargs"))
     return base.with_overrides(**overrides)
@@ -572,7 +595,8 @@ def _best(model: str, overrides: dict[str, Any]) -> Recipe:
         return preset(model, "full", **overrides).replace(preset="best")
     fam = family_defaults(model)
     fields = dict(augmentation=fam.augmentation, optimizer=fam.optimizer, learning_rate=fam.learning_rate,
-                  schedule=fam.schedule, batch_size=fam.batch_size, epochs=fam.epochs, clipnorm=fam.clipnorm)
+                  schedule=fam.schedule, batch_size=fam.batch_size, epochs=fam.epochs, clipnorm=fam.clipnorm,
+                  steps_per_execution=fam.steps_per_execution)
     fields.update(best.fields)
     if _flips_fit(overrides.get("data", "digits")):
         fields.update(best.flips)

@@ -30,8 +30,10 @@ from typing import Any, Iterator
 import keras
 import numpy as np
 
+from zoo._quiet import numeric_setup
+
 __all__ = ["RunFolder", "OutputFolderError", "check_output_folder", "work_dir_for", "read_history", "write_json",
-           "plot_curves", "BestCheckpoint", "INPROGRESS", "RUN_FILES", "best_val_loss_index", "publish"]
+           "config_record", "plot_curves", "BestCheckpoint", "INPROGRESS", "RUN_FILES", "best_val_loss_index", "publish"]
 
 INPROGRESS = ".inprogress"
 BACKUP = "backup"
@@ -184,6 +186,13 @@ def truncate_history(path: Path, epochs_done: int) -> None:
     os.replace(tmp, path)
 
 
+def config_record(recipe) -> dict[str, Any]:
+    """config.json: the Recipe's fields (``Recipe.from_dict`` reads them back) and a ``machine`` block, the
+    numeric set-up this attempt ran on (``zoo._quiet.numeric_setup``: backend, oneDNN, threads, CPU and its
+    vector flags, versions), which ``Recipe.from_dict`` leaves out (``recipes.recipe.RUN_RECORD_KEYS``)."""
+    return {**recipe.to_dict(), "machine": numeric_setup()}
+
+
 def final_name(out: Path, recipe, started: str) -> Path:
     base = f"{recipe.model}-{recipe.data_label}-{recipe.preset}-{started}"
     candidate, n = out / base, 1
@@ -303,7 +312,7 @@ class RunFolder:
                                     f"that you can write to") from None
         with locked(self.work):
             self._load_state()
-            write_json(self.work / "config.json", self.recipe.to_dict())
+            write_json(self.work / "config.json", config_record(self.recipe))
             truncate_history(self.work / "history.csv", self.initial_epoch)
             self.history = read_history(self.work / "history.csv")
             if verbose and self.initial_epoch:

@@ -8,12 +8,14 @@
 The run folder ``<out>/<model>-<data>-<preset>-<YYYYmmdd-HHMMSS>/`` holds:
 
 =================  ==================================================================================
-``config.json``    the Recipe (``Recipe.from_json`` reruns it)
+``config.json``    the Recipe (``Recipe.from_json`` reruns it) and a ``machine`` block: the numeric set-up
+                   (``zoo._quiet.numeric_setup``: backend, oneDNN on/off, threads, CPU flags, versions)
 ``history.csv``    one row per epoch (``epoch`` counts from 0): loss, accuracy, val_loss,
                    val_accuracy, learning_rate
 ``metrics.json``   train / val / test loss and accuracy, best epoch, epochs run, wall time,
                    parameters and MACs of the zoo model, λ l1/l2, keep-prob, batch norm,
-                   augmentation, the optimizer settings and the verdict
+                   augmentation, the optimizer settings, the verdict and ``numeric_setup`` (the same
+                   block as config.json's ``machine``: results are bit-identical only for the same set-up)
 ``model.keras``    the final model (the best-val_loss weights when early stopping is on)
 ``best.keras``     ModelCheckpoint: the model at the epoch of lowest val_loss
 ``curves.png``     train vs. validation loss and accuracy per epoch
@@ -50,6 +52,7 @@ from pathlib import Path
 import keras
 
 import zoo
+from zoo._quiet import numeric_setup
 from zoo.regularize import SPARSITY_THRESHOLD
 from recipes import distribute, pipeline
 from recipes.pipeline import TrainingDiverged, compile_model
@@ -230,11 +233,11 @@ def run_metrics(prepared: pipeline.Prepared, history: dict[str, list[float]], *,
         **recipe.regularization.to_dict(), "augmentation": prepared.augmentation,
         **{k: settings[k] for k in ("optimizer", "learning_rate", "schedule", "weight_decay", "batch_size",
                                     "patience", "clipnorm", "seed", "precision", "label_smoothing", "ema",
-                                    "warmup_epochs", "tta", "erasing", "mixup", "cutmix")},
+                                    "warmup_epochs", "tta", "erasing", "mixup", "cutmix", "steps_per_execution")},
         "train_examples": len(splits.x_train), "val_examples": len(splits.x_val),
         "test_examples": len(splits.x_test), "input_shape": list(splits.input_shape),
         "classes": splits.classes, "data_source": splits.source, "baseline_error": baseline,
-        "verdict": verdict.to_dict(),
+        "verdict": verdict.to_dict(), "numeric_setup": numeric_setup(),
     }
     return metrics, verdict
 

@@ -81,6 +81,24 @@ def test_calibration_clock_times_the_batches_after_the_warm_up():
     assert clock.seconds_per_batch(clock.train, 3) == 2.0
     assert clock.seconds_per_batch(clock.train, 0) == 1.5
     assert clock.seconds_per_batch([5.0], 0) == 0.0
+    # steps_per_execution 4 on 10 batches: the hooks fire after steps 4, 8 and 10 (Keras says batch 3, 7, 11)
+    for batch in (3, 7, 11):
+        clock.params = {"steps": 10}
+        clock.on_train_batch_end(batch)
+    assert clock.train_steps == [4, 8, 10]
+    assert clock.seconds_per_batch([10.0, 18.0, 26.0, 30.0], 4, [4, 8, 12, 14]) == 2.0  # per step, not per call
+    assert clock.seconds_per_batch([10.0, 18.0], 4, [4, 8]) == 2.0
+    assert clock.seconds_per_batch([10.0], 3, [4]) == 0.0  # one call: nothing timed after the warm-up
+
+
+def test_the_device_column_says_the_onednn_state_where_recorded():
+    row = {"device": "cpu", "machine": {"cpus": 2, "cpu": "AMD EPYC 7B13 Processor"}}
+    assert accuracy._device(row) == "2-core CPU (AMD EPYC 7B13)"  # an old row: nothing said
+    for state, text in ((True, "on"), (False, "off")):
+        row["machine"]["numeric_setup"] = {"onednn": state}
+        assert accuracy._device(row) == f"2-core CPU (AMD EPYC 7B13), oneDNN {text}"
+    row["machine"]["numeric_setup"] = {"onednn": None}  # not TensorFlow, or no probe
+    assert accuracy._device(row) == "2-core CPU (AMD EPYC 7B13)"
 
 
 def test_a_partial_speed_run_replaces_only_its_parts(tmp_path):
@@ -135,6 +153,9 @@ def test_an_ensemble_row_sorts_after_its_members_and_reuses_only_a_matching_reco
     (folder / "model.keras").write_bytes(b"")
     assert find([row], recipe=recipe) is row
     assert find([row], recipe=dict(recipe, erasing=0.25)) is None  # the row's recipe changed since
+    # a field added since the row was recorded, at the default that trains what was trained then: the same
+    assert find([row], recipe=dict(recipe, steps_per_execution=1, distribute="none")) is row
+    assert find([row], recipe=dict(recipe, steps_per_execution=4)) is None
     assert accuracy.reusable_row([row], spec, 2, machine=machine, precision="float32", recipe=recipe) is None
     assert find([row], recipe=recipe, machine={"device": "cpu", "cpu": "Intel Xeon"}) is None  # another processor
     ensemble = {"name": "lenet5 ensemble of 2", "base": "lenet5", "device": "cpu", "precision": "float32",

@@ -330,14 +330,31 @@ def test_backup_and_restore_resumes_a_killed_run(tmp_path):
     assert result.metrics["epochs_run"] == 4
     assert not work.exists() and not (tmp_path / INPROGRESS).exists()
     assert result.folder.name.startswith("lenet5-digits-custom-")
-    assert Recipe.from_json((result.folder / "config.json").read_text()) == recipe
+    assert Recipe.from_json((result.folder / "config.json").read_text()) == recipe  # its machine block aside
     for name in RUN_FILES + ("best.keras",):
         assert (result.folder / name).is_file(), name
     assert not (result.folder / "backup").exists() and not (result.folder / "LOCK").exists()
     metrics = json.loads((result.folder / "metrics.json").read_text())
+    _assert_numeric_setup(metrics["numeric_setup"])
+    config = json.loads((result.folder / "config.json").read_text())
+    assert config["machine"] == metrics["numeric_setup"]
+    assert {k: v for k, v in config.items() if k != "machine"} == json.loads(recipe.to_json())
     assert metrics["test_accuracy"] == result.metrics["test_accuracy"] and 0 <= metrics["test_accuracy"] <= 1
     assert metrics["verdict"]["kind"] == result.verdict.kind
     assert (result.folder / "verdict.txt").read_text().startswith("Verdict: ")
+
+
+def _assert_numeric_setup(setup):
+    """The numeric set-up a run records (zoo._quiet.numeric_setup): this process's."""
+    from zoo._quiet import CPU_FLAGS, onednn_enabled
+
+    assert {"onednn", "intra_op_threads", "cpu_flags", "tensorflow", "keras"} <= set(setup), setup
+    import tensorflow as tf
+
+    assert setup["onednn"] is onednn_enabled() and isinstance(setup["onednn"], bool)
+    assert setup["intra_op_threads"] == tf.config.threading.get_intra_op_parallelism_threads()
+    assert set(setup["cpu_flags"]) <= set(CPU_FLAGS)
+    assert (setup["tensorflow"], setup["keras"]) == (tf.__version__, keras.__version__)
 
 
 class _BlowUpAt(keras.callbacks.Callback):

@@ -1,4 +1,5 @@
-"""The ``zoo`` command: ``zoo list [PATTERN]``, ``zoo summary NAME [--input-shape H,W,C] [--classes N]``,
+"""The ``zoo`` command: ``zoo list [PATTERN]``, ``zoo weights [NAME]``, ``zoo predict MODEL --weights W FILE...``,
+``zoo export SOURCE --weights W --format saved_model|tflite``, ``zoo summary NAME [--input-shape H,W,C] [--classes N]``,
 ``zoo gradcheck NAME [--input-shape H,W,C] [--classes N] [--batch N] [--l2 λ] [--seed S] [--max-params N]``
 and ``zoo activations NAME [--activation A] [--init I] [--batch N] [--plot PNG]``.
 
@@ -191,6 +192,14 @@ def _parser() -> argparse.ArgumentParser:
     p_act.add_argument("--batch", type=_number(int, 1), default=256, help="examples in the random batch")
     p_act.add_argument("--seed", type=_number(int, 0), default=0, help="seeds the weights, the batch and the labels")
     p_act.add_argument("--plot", default=None, metavar="PNG", help="also draw the two curves into this file")
+    sub.add_parser("setup", help="the numeric set-up runs record: oneDNN, thread pools, CPU flags, versions",
+                   description="Prints, as JSON, what every run records in its metrics.json and config.json "
+                               "(zoo._quiet.numeric_setup): the backend, oneDNN on or off (our command lines "
+                               "turn it on unless TF_ENABLE_ONEDNN_OPTS is set), TensorFlow's thread pools, "
+                               "the processor and its vector flags, the library versions.")
+    from zoo import cli_weights
+
+    cli_weights.add_commands(sub)
     return parser
 
 
@@ -267,6 +276,10 @@ def _gradcheck(args: argparse.Namespace) -> int:
 
 def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "weights":  # the records only: no TensorFlow
+        from zoo.cli_weights import run_weights
+
+        return run_weights(args)
     if getattr(args, "name", None) is not None:
         try:
             check_model_name(args.name)  # before Keras: a bad name answers at once
@@ -275,6 +288,17 @@ def run(argv: Sequence[str] | None = None) -> int:
     load_zoo()
     import zoo
 
+    if args.command == "setup":
+        import json
+
+        from zoo._quiet import numeric_setup
+
+        print(json.dumps(numeric_setup(), indent=2))
+        return 0
+    if args.command == "predict":
+        from zoo.cli_weights import run_predict
+
+        return run_predict(args)
     if args.command == "gradcheck":
         return _gradcheck(args)
     if args.command == "activations":
