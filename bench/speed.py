@@ -288,9 +288,11 @@ def serve() -> int:
     line in, one out (``part_onednn`` runs one per oneDNN setting, which must be fixed before TensorFlow is
     imported)."""
     import json
+    import warnings
 
     from zoo._quiet import numeric_setup
 
+    warnings.filterwarnings("ignore", message=".*shuffle=True.*")  # fit on a repeated tf.data batch
     peak, trainers = Peak(), {}
     for line in sys.stdin:
         order = json.loads(line)

@@ -168,6 +168,12 @@ def add_training_options(parser: argparse.ArgumentParser, *, default_data: str =
                           "round-trips per epoch; callbacks' batch hooks then fire every N steps (default: the "
                           "family's, 1)")
 
+    start = parser.add_argument_group("starting point")
+    start.add_argument("--weights", default=None, metavar="NAME",
+                       help="start from the zoo's shipped weights NAME of this model (python -m zoo weights): "
+                            "fine-tuning; a new classifier where the classes differ")
+    start.add_argument("--freeze-backbone", dest="freeze_backbone", action="store_true", default=None,
+                       help="with --weights: train the classifier only (linear probing)")
     dist = parser.add_argument_group("distribution (recipes.distribute)")
     dist.add_argument("--distribute", choices=DISTRIBUTIONS, default=None,
                       help="data_parallel: Keras' DataParallel over every device, the batch split over them "

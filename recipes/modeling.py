@@ -202,3 +202,34 @@ def dtype_policy(precision: str):
         yield
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def start_from_weights(model: keras.Model, model_name: str, weights: str, *, freeze_backbone: bool = False) -> list[str]:
+    """Copy the shipped weights ``weights`` of ``model_name`` into ``model`` (a fresh inference model of
+    :func:`build_model`) by layer name: the trained backbone always, the trained classifier too when the
+    classes are the same; ``model``'s own Normalization (adapted on its training split) is kept. With
+    ``freeze_backbone`` the backbone's layers stop training (linear probing). The names of the layers copied.
+
+    Raises:
+        ValueError: the weights' batch norm differs from ``model``'s, or a layer's shapes differ (another
+            input size changes only the dense layers of models that flatten, e.g. LeNet-5 at 8x8 resizes).
+    """
+    from zoo import pretrained
+    from zoo.weights import transfer_weights
+
+    record = pretrained.find_record(model_name, weights)
+    reg = zoo.Regularization.from_dict(record["builder_kwargs"]["regularization"])
+    backbone = zoo.build(model_name, weights=weights, include_top=False)
+    copied = [layer.name for layer in backbone.layers if layer.weights and layer.name != "normalization"]
+    transfer_weights(backbone, model, exclude=("normalization",))
+    if record["classes"] == model.output_shape[-1]:
+        full = zoo.build(model_name, weights=weights, regularization=reg)
+        head = [layer.name for layer in full.layers if layer.weights and layer.name not in copied
+                and layer.name != "normalization"]
+        transfer_weights(full, model, exclude=tuple(layer.name for layer in full.layers if layer.name not in head))
+        copied += head
+    if freeze_backbone:
+        for layer in backbone.layers:
+            if layer.weights and layer.name != "normalization":
+                model.get_layer(layer.name).trainable = False
+    return copied

@@ -43,7 +43,7 @@ import zoo
 from recipes.augment import allow_jit_on_jax
 from recipes.data import DataSplits, load_data, make_dataset, pipeline_augmentation
 from recipes.distribute import LocalCopy, data_parallel, is_writer, scope, without_distribution
-from recipes.modeling import build_model, training_model
+from recipes.modeling import build_model, start_from_weights, training_model
 from recipes.optim import PLATEAU_PATIENCE, make_optimizer, schedule_callbacks
 from recipes.recipe import Recipe
 from recipes.runfolder import best_val_loss_index
@@ -139,6 +139,8 @@ def _build_and_compile(recipe: Recipe, splits: DataSplits, policy: str, steps: i
                        placement: str | None) -> tuple[keras.Model, keras.Model]:
     model = build_model(recipe.model, splits, recipe.regularization, precision=recipe.precision,
                         **dict(recipe.model_kwargs))
+    if recipe.weights is not None:
+        start_from_weights(model, recipe.model, recipe.weights, freeze_backbone=recipe.freeze_backbone)
     trainer = training_model(model, splits, policy, seed=recipe.seed, placement=placement, erasing=recipe.erasing)
     compile_model(trainer, recipe, steps)
     return model, trainer

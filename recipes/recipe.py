@@ -66,7 +66,8 @@ REGULARIZATION_PRESETS: tuple[str, ...] = ("baseline", "l2", "l1", "dropout", "b
 PRESETS: tuple[str, ...] = REGULARIZATION_PRESETS + ("best",)
 # Fields added after run folders and benchmark results were keyed by ``Recipe.config_hash``: at this
 # default they leave the hash out, so those keep their names (the default trains what was trained before).
-HASH_SKIPS_DEFAULT: dict[str, Any] = {"distribute": "none", "steps_per_execution": 1}
+HASH_SKIPS_DEFAULT: dict[str, Any] = {"distribute": "none", "steps_per_execution": 1, "weights": None,
+                                      "freeze_backbone": False}
 # Keys a run folder's config.json holds beside the Recipe's fields (the machine it ran on, recipes.runfolder):
 # ``Recipe.from_dict`` leaves them out, so a config.json reads back as the Recipe it was written from.
 RUN_RECORD_KEYS: tuple[str, ...] = ("machine",)
@@ -97,9 +98,8 @@ class FamilyDefaults:
     patience: int             # early-stopping patience of the early_stopping and full presets
     clipnorm: float | None = None
     augmentation: str = AUTO  # policy of the augment and full presets ("auto": the data's default)
-    # Training steps per call of the compiled train function (Recipe.steps_per_execution): each row's value
-    # is its one line to change once bench/speed.py has measured what N > 1 buys for the family on this CPU;
-    # 1 (Keras' default) in every row until then.
+    # Training steps per call of the compiled train function (Recipe.steps_per_execution), measured per family
+    # on this CPU with oneDNN on (bench/speed.py --parts onednn: 32 against 1, interleaved; docs/benchmarks.md).
     steps_per_execution: int = 1
     source: str = ""
 
@@ -110,7 +110,7 @@ FAMILY_DEFAULTS: Mapping[str, FamilyDefaults] = MappingProxyType({
     "lenet": FamilyDefaults(
         optimizer="adam", learning_rate=3e-3, schedule="cosine", batch_size=32, epochs=25,
         l2=1e-4, l1=1e-5, keep_prob=0.7, full_keep_prob=0.9, patience=8, augmentation="shift",
-        steps_per_execution=1,  # to be measured: see FamilyDefaults.steps_per_execution
+        steps_per_execution=32,  # bench/speed.py --parts onednn, oneDNN on: 1.11x: 13.2 -> 11.9 ms a step
         source="LeCun et al. 1998 trained with a diagonal Levenberg-Marquardt SGD on distorted digits; the "
                "modern recipe is Adam. lr, epochs, λ, keep-prob and augmentation tuned on the 8×8 digits "
                "(test accuracy 0.983-0.994 over seeds 0-3 in 25-45 s on a loaded 2-core CPU): shifts only, "
@@ -118,26 +118,26 @@ FAMILY_DEFAULTS: Mapping[str, FamilyDefaults] = MappingProxyType({
     "alexnet": FamilyDefaults(
         optimizer="momentum", learning_rate=0.01, schedule="plateau", batch_size=128, epochs=30,
         l2=2.5e-4, l1=1e-5, keep_prob=0.5, full_keep_prob=0.5, patience=10,
-        steps_per_execution=1,  # to be measured: see FamilyDefaults.steps_per_execution
+        steps_per_execution=1,  # bench/speed.py --parts onednn, oneDNN on: 32 was 0.79x: 127 -> 160 ms a step
         source="Krizhevsky et al. 2012: SGD momentum 0.9, lr 0.01 divided by 10 when the validation error "
                "stopped improving, batch 128, weight decay 5e-4 (λ = 2.5e-4), dropout 0.5 in FC6/FC7"),
     "inception": FamilyDefaults(
         optimizer="momentum", learning_rate=0.01, schedule="cosine", batch_size=64, epochs=30,
         l2=1e-4, l1=1e-5, keep_prob=0.6, full_keep_prob=0.6, patience=10,
-        steps_per_execution=1,  # to be measured: see FamilyDefaults.steps_per_execution
+        steps_per_execution=32,  # bench/speed.py --parts onednn, oneDNN on: 1.13x: 161 -> 143 ms a step
         source="Szegedy et al. 2014: SGD momentum 0.9, dropout 40 % before the classifier (keep 0.6); "
                "lr 0.01 and weight decay 2e-4 (λ = 1e-4) from the BVLC GoogLeNet Caffe solver, whose "
                "polynomial decay is approximated by cosine"),
     "resnet": FamilyDefaults(
         optimizer="momentum", learning_rate=0.1, schedule="cosine", batch_size=128, epochs=30,
         l2=5e-5, l1=1e-6, keep_prob=0.8, full_keep_prob=1.0, patience=10,
-        steps_per_execution=1,  # to be measured: see FamilyDefaults.steps_per_execution
+        steps_per_execution=32,  # bench/speed.py --parts onednn, oneDNN on: 1.07x: 276 -> 258 ms a step
         source="He et al. 2015 (CIFAR-10): SGD 0.1 momentum 0.9, batch 128, weight decay 1e-4 "
                "(λ = 5e-5), no dropout; cosine replaces the paper's ×0.1 steps (use --schedule step)"),
     "lstm": FamilyDefaults(
         optimizer="adam", learning_rate=1e-3, schedule="constant", batch_size=64, epochs=20,
         l2=1e-5, l1=1e-6, keep_prob=0.8, full_keep_prob=0.8, patience=5, clipnorm=1.0,
-        steps_per_execution=1,  # to be measured: see FamilyDefaults.steps_per_execution
+        steps_per_execution=32,  # bench/speed.py --parts onednn, oneDNN on: 1.45x: 19.9 -> 13.7 ms a step
         source="Adam with gradient clipping at norm 1.0 (exploding gradients, Pascanu et al. 2013); "
                "dropout on the non-recurrent connections (Zaremba et al. 2014)"),
 })
@@ -313,6 +313,12 @@ class Recipe:
             (``model.compile(steps_per_execution=...)``), an integer >= 1: fewer Python round-trips per
             epoch; the callbacks' batch hooks then fire once every N steps (the epoch hooks as before).
             The per-family default is ``FamilyDefaults.steps_per_execution``.
+        weights: start from the zoo's shipped weights of this name (``python -m zoo weights``): every layer
+            of their backbone, and their classifier where the classes are the same, is copied into the
+            fresh model before training (fine-tuning); the model keeps its own Normalization, adapted on
+            this recipe's training split. None: a random start.
+        freeze_backbone: with ``weights``, train only the classifier (linear probing): the copied backbone
+            layers are frozen (their BN then runs on its moving statistics).
     """
 
     model: str
@@ -345,6 +351,8 @@ class Recipe:
     cutmix: float = 0.0
     distribute: str = "none"
     steps_per_execution: int = 1
+    weights: str | None = None
+    freeze_backbone: bool = False
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -416,7 +424,24 @@ class Recipe:
         _choice("precision", self.precision, PRECISIONS)
         _choice("distribute", self.distribute, DISTRIBUTIONS)
         _int("steps_per_execution", self.steps_per_execution, 1)
+        self._check_start(put)
         self._check_techniques(put)
+
+    def _check_start(self, put) -> None:
+        """``weights``: a shipped weight name of the model (TensorFlow-free: ``zoo.pretrained``)."""
+        from zoo import pretrained
+
+        if self.weights is not None:
+            if not isinstance(self.weights, str) or not pretrained.is_weight_name(self.weights):
+                raise _bad("weights", "None or a shipped weight name (python -m zoo weights)", self.weights)
+            try:
+                pretrained.find_record(self.model, self.weights)
+            except pretrained.WeightsError as error:
+                raise ValueError(f"Recipe.weights: {error}") from None
+        if not isinstance(self.freeze_backbone, bool):
+            raise _bad("freeze_backbone", "True or False", self.freeze_backbone)
+        if self.freeze_backbone and self.weights is None:
+            raise ValueError("Recipe.freeze_backbone=True needs weights (a shipped weight name to start from)")
 
     def _check_techniques(self, put) -> None:
         put("label_smoothing", _float("label_smoothing", self.label_smoothing, 0.0, 1.0, low_open=False))

@@ -190,3 +190,53 @@ def test_every_shipped_weight_scores_its_recorded_accuracy(record):
     assert abs(scores["test_accuracy"] - record["metrics"]["test_accuracy"]) * n <= 2 + 0.5
     if record["metrics"]["tta"] != "none":
         assert abs(scores["test_accuracy_tta"] - record["metrics"]["test_accuracy_tta"]) * n <= 2 + 0.5
+
+
+def _assert_same_weights(a, b):
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_a_recipe_starts_from_shipped_weights_and_can_freeze_the_backbone():
+    from recipes import pipeline
+
+    recipe = Recipe(model="lenet5", data="digits", preset="full", epochs=1, limit=200, test_limit=50,
+                    regularization=zoo.Regularization(l2=1e-4, keep_prob=0.9, batch_norm=True),
+                    weights="digits", freeze_backbone=True)
+    prepared = pipeline.prepare(recipe)
+    shipped = zoo.lenet5(weights="digits")
+    for name in ("c1_conv", "c3_bn", "c5_conv", "f6_dense", "predictions"):  # same classes: the top too
+        _assert_same_weights(prepared.model.get_layer(name), shipped.get_layer(name))
+    # the model's own Normalization, adapted on this recipe's 200 training images, not the weights'
+    assert not np.allclose(np.ravel(prepared.model.get_layer("normalization").mean),
+                           shipped.get_layer("normalization").mean)
+    trainable = {layer.name for layer in prepared.model.layers if layer.trainable_weights}
+    assert trainable == {"c5_conv", "c5_bn", "f6_dense", "f6_bn", "predictions"}  # the backbone ends at S4
+    before = prepared.model.get_layer("c1_conv").get_weights()[0].copy()
+    pipeline.fit(prepared, epochs=1, verbose=0)
+    np.testing.assert_array_equal(prepared.model.get_layer("c1_conv").get_weights()[0], before)
+
+
+def test_a_new_head_where_the_classes_differ():
+    import keras
+
+    from recipes.modeling import start_from_weights
+    from zoo.weights import normalized_model
+
+    reg = zoo.Regularization(l2=1e-4, keep_prob=0.9, batch_norm=True)
+    model = normalized_model(zoo.lenet5, (8, 8, 1), {"classes": 3, "regularization": reg})
+    model.get_layer("normalization").adapt(np.random.default_rng(0).uniform(0, 16, (20, 8, 8, 1)))
+    fresh_head = model.get_layer("predictions").get_weights()[0].copy()
+    copied = start_from_weights(model, "lenet5", "digits")
+    assert "c1_conv" in copied and "predictions" not in copied and "f6_dense" not in copied
+    np.testing.assert_array_equal(model.get_layer("predictions").get_weights()[0], fresh_head)
+    _assert_same_weights(model.get_layer("c3_conv"), zoo.lenet5(weights="digits").get_layer("c3_conv"))
+    assert isinstance(model, keras.Model)
+
+
+def test_recipe_weights_are_checked_before_anything_trains(run_cli):
+    with pytest.raises(ValueError, match="Recipe.weights: lenet5: no weights named 'fashion'"):
+        Recipe(model="lenet5", weights="fashion")
+    with pytest.raises(ValueError, match="freeze_backbone=True needs weights"):
+        Recipe(model="lenet5", freeze_backbone=True)
+    assert_one_line_error(run_cli(sys.executable, "-m", "recipes.lenet5", "--weights", "nope"), "no weights named 'nope'")

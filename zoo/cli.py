@@ -197,9 +197,15 @@ def _parser() -> argparse.ArgumentParser:
                                "(zoo._quiet.numeric_setup): the backend, oneDNN on or off (our command lines "
                                "turn it on unless TF_ENABLE_ONEDNN_OPTS is set), TensorFlow's thread pools, "
                                "the processor and its vector flags, the library versions.")
-    from zoo import cli_weights
+    from zoo import cli_weights, export
 
     cli_weights.add_commands(sub)
+    export.add_export_arguments(sub.add_parser(
+        "export", help="SavedModel, TFLite or ONNX of shipped weights or a run's model, checked against Keras",
+        description="Export a model with shipped weights (SOURCE a model name and --weights), a run folder's "
+                    "model.keras or a .keras file, and check the export against Keras' predict on --check "
+                    "inputs (SavedModel within 1e-5, TFLite float32 within 1e-4, ONNX within 1e-4); a failed "
+                    "check leaves nothing behind and exits 1."))
     return parser
 
 
@@ -280,6 +286,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         from zoo.cli_weights import run_weights
 
         return run_weights(args)
+    if args.command == "export":
+        from zoo.export import run_export
+
+        return run_export(args)
     if getattr(args, "name", None) is not None:
         try:
             check_model_name(args.name)  # before Keras: a bad name answers at once

@@ -98,8 +98,10 @@ def imagenet_twin(owner: str, model: keras.Model, include_top: bool, classes: in
     return cls(weights="imagenet", include_top=top, input_shape=tuple(model.input_shape[1:]))
 
 
-def transfer_weights(source: keras.Model, target: keras.Model, *, skip_missing: bool = False) -> int:
-    """Copy every weighted layer of ``source`` into the layer of the same name in ``target``; the count.
+def transfer_weights(source: keras.Model, target: keras.Model, *, skip_missing: bool = False,
+                     exclude: tuple[str, ...] = ()) -> int:
+    """Copy every weighted layer of ``source`` (but those named in ``exclude``) into the layer of the same
+    name in ``target``; the count.
 
     Raises:
         ValueError: a layer whose weight shapes differ, or (unless ``skip_missing``) a weighted layer of
@@ -108,7 +110,7 @@ def transfer_weights(source: keras.Model, target: keras.Model, *, skip_missing: 
     ours = {layer.name: layer for layer in target.layers if layer.weights}
     copied = 0
     for layer in source.layers:
-        if not layer.weights:
+        if not layer.weights or layer.name in exclude:
             continue
         if layer.name not in ours:
             if skip_missing:
