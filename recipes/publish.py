@@ -103,6 +103,8 @@ def make_record(folder: Path, tag: str, version: int, command: str, note: str, m
     machine = dict(row.get("machine") or {})
     setup = metrics.get("numeric_setup") or machine.pop("numeric_setup", None) or {}
     machine.pop("numeric_setup", None)
+    if not machine and setup:  # a run without a bench row: the processor its metrics.json recorded
+        machine = {"cpu": setup.get("cpu"), "cpus": setup.get("cpus")}
     name = pretrained.version_name(tag, version)
     from recipes.data import load_data
 
@@ -216,9 +218,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     load_zoo()
     record = publish(args.run_folder, args.tag, args.command, args.note)
     m = record["metrics"]
-    print(f"{pretrained.record_key(record)}: test accuracy {m['test_accuracy']:.4f} (with {m['tta']} TTA "
-          f"{m['test_accuracy_tta']:.4f}), {record['params']:,} parameters, {record['file_bytes'] / 1e6:.2f} MB; "
-          f"wrote {pretrained.weights_path(record)}")
+    tta = f" ({m['tta']} TTA {m['test_accuracy_tta']:.4f})" if m["tta"] != "none" else ""
+    print(f"{pretrained.record_key(record)}: test accuracy {m['test_accuracy']:.4f}{tta}, {record['params']:,} "
+          f"parameters, {record['file_bytes'] / 1e6:.2f} MB; wrote {pretrained.weights_path(record)}")
     return 0
 
 
