@@ -498,9 +498,11 @@ def _parser():
 
 def row_key(row: dict[str, Any]) -> tuple:
     """What a rerun replaces: the same row name, device, processor (``machine["cpu"]``: one seed's row moves by
-    about ±0.002 between processors), precision and seed."""
-    return (row.get("name"), row.get("device"), row.get("machine", {}).get("cpu"), row.get("precision"),
-            row.get("seed"))
+    about ±0.002 between processors), oneDNN setting (it changes the last digits too; None for rows recorded
+    before the numeric set-up was), precision and seed."""
+    machine = row.get("machine", {})
+    return (row.get("name"), row.get("device"), machine.get("cpu"), machine.get("numeric_setup", {}).get("onednn"),
+            row.get("precision"), row.get("seed"))
 
 
 def merge_row(rows: list[dict[str, Any]], row: dict[str, Any]) -> list[dict[str, Any]]:
