@@ -212,9 +212,10 @@ def _check(record: dict[str, Any], trained, folder: Path) -> None:
 
 def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if not pretrained.is_weight_name(args.tag) or "_v" in args.tag.rsplit("_", 1)[-1][:2]:
-        raise UsageError(f"{PROG}: --tag must be lower-case letters, digits and '_' without a _vN version, "
-                         f"got {args.tag!r}")
+    try:
+        pretrained.version_name(args.tag, 1)
+    except ValueError as error:
+        raise UsageError(f"{PROG}: argument --tag: {error}") from None
     load_zoo()
     record = publish(args.run_folder, args.tag, args.command, args.note)
     m = record["metrics"]

@@ -240,3 +240,54 @@ def test_recipe_weights_are_checked_before_anything_trains(run_cli):
     with pytest.raises(ValueError, match="freeze_backbone=True needs weights"):
         Recipe(model="lenet5", freeze_backbone=True)
     assert_one_line_error(run_cli(sys.executable, "-m", "recipes.lenet5", "--weights", "nope"), "no weights named 'nope'")
+
+
+@pytest.fixture
+def empty_zoo(tmp_path, monkeypatch):
+    """``zoo.pretrained`` reading an empty folder (what recipes.publish writes into)."""
+    folder = tmp_path / "pretrained"
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", folder)
+    monkeypatch.setattr(pretrained, "RECORDS_FILE", folder / "records.json")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from recipes.train import run
+
+    recipe = Recipe(model="lenet5", data="digits", preset="full", epochs=2, limit=200, test_limit=60,
+                    regularization=zoo.Regularization(l2=1e-4, keep_prob=0.9, batch_norm=True), batch_size=32)
+    return run(recipe, out=str(tmp_path_factory.mktemp("runs")), verbose=0).folder
+
+
+def test_publish_ships_the_next_version_and_never_replaces_one(empty_zoo, tiny_run):
+    first = publish.publish(tiny_run, "digits", command="python -m recipes.lenet5 --limit 200 --epochs 2")
+    assert first["weights"] == "digits_v1" and (empty_zoo / "lenet5.digits_v1.weights.h5").is_file()
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert abs(first["metrics"]["test_accuracy"] - metrics["test_accuracy"]) * 60 <= 2.5
+    assert first["numeric_setup"]["onednn"] in (True, False) and first["machine"]["cpu"]
+    second = publish.publish(tiny_run, "digits", command="again")
+    assert second["weights"] == "digits_v2"
+    assert pretrained.find_record("lenet5", "digits")["weights"] == "digits_v2"  # the tag follows
+    assert pretrained.find_record("lenet5", "digits_v1")["sha256"] == first["sha256"]  # v1 untouched
+    v1 = zoo.lenet5(weights="digits_v1")
+    x = np.random.default_rng(0).uniform(0, 16, size=(3, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(v1.predict(x, verbose=0), zoo.lenet5(weights="digits").predict(x, verbose=0),
+                               atol=1e-6)  # the same run published twice
+
+
+def test_a_failed_publish_leaves_nothing_behind(empty_zoo, tiny_run, monkeypatch):
+    def broken(record, model, folder):
+        raise RuntimeError("the check failed")
+
+    monkeypatch.setattr(publish, "_check", broken)
+    with pytest.raises(RuntimeError, match="the check failed"):
+        publish.publish(tiny_run, "digits", command="x")
+    assert pretrained.records() == [] and not list(empty_zoo.glob("*.h5"))
+
+
+def test_publish_command_line_refuses_bad_input(run_cli, tmp_path):
+    assert_one_line_error(run_cli(sys.executable, "-m", "recipes.publish", str(tmp_path), "--tag", "digits_v2"),
+                          "--tag", "digits_v2")
+    assert_one_line_error(run_cli(sys.executable, "-m", "recipes.publish", str(tmp_path), "--tag", "digits"),
+                          "not a finished run folder")

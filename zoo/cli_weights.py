@@ -21,6 +21,8 @@ def add_commands(sub) -> None:
                                      "MODEL.TAG or MODEL.VERSION, e.g. resnet32.fashion_mnist): the full "
                                      "record(s) as JSON.")
     p_w.add_argument("name", nargs="?", default=None, metavar="NAME")
+    p_w.add_argument("--markdown", action="store_true",
+                     help="the table as Markdown, with the command that trained each weight (README's table)")
     p_p = sub.add_parser("predict", help="top-k classes of images under shipped weights",
                          description="Class probabilities of PNG/JPEG images (converted to the weights' "
                                      "channels and size, pixel values 0..255) or .npy arrays (one example, "
@@ -41,6 +43,9 @@ def _record_line(r: dict[str, Any], current: bool) -> list[str]:
 
 def run_weights(args: argparse.Namespace) -> int:
     found = pretrained.records()
+    if args.name is None and args.markdown:
+        print(markdown_table(found))
+        return 0
     if args.name is None:
         head = ["weights (* = its tag's current)", "data", "test acc.", "with TTA", "goal", "params", "MB",
                 "epochs", "date"]
@@ -59,6 +64,20 @@ def run_weights(args: argparse.Namespace) -> int:
         raise UsageError(f"zoo weights: no shipped weights for {args.name!r}; shipped: {', '.join(names) or 'none'}")
     print(json.dumps(chosen if len(chosen) > 1 else chosen[0], indent=2))
     return 0
+
+
+def markdown_table(found: list[dict[str, Any]]) -> str:
+    """The records as a Markdown table: name, data, test accuracy (plain, with TTA), goal, size, command."""
+    lines = ["| `weights=` | data | test accuracy | with its TTA | goal | parameters | size | trained by |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in found:
+        m = r["metrics"]
+        tta = f"{m['test_accuracy_tta']:.4f} ({m['tta']})" if m.get("tta", "none") != "none" else "—"
+        goal = "—" if m.get("goal") is None else f"{m['goal']:.3f}: {'met' if m.get('met_goal') else 'missed'}"
+        lines.append(f"| `{r['model']}`, `{r['weights']}` | {r['data']['name']} ({r['data']['test_examples']:,} "
+                     f"test) | {m['test_accuracy']:.4f} | {tta} | {goal} | {r['params']:,} | "
+                     f"{r['file_bytes'] / 1e6:.2f} MB | `{r['command']}` |")
+    return "\n".join(lines)
 
 
 def _find(model: str, weights: str) -> dict[str, Any]:

@@ -131,8 +131,8 @@ def verified_file(record: dict[str, Any]) -> Path:
 
 def version_name(tag: str, version: int) -> str:
     """``fashion_mnist`` and 2 -> ``fashion_mnist_v2`` (checked both ways)."""
-    name = f"{tag}_v{int(version)}"
+    name = f"{tag}_v{int(version)}" if isinstance(tag, str) else ""
     match = _VERSIONED.match(name)
-    if not match or match["tag"] != tag:
+    if not match or match["tag"] != tag or _VERSIONED.match(tag):
         raise ValueError(f"weight tag must be lower-case letters, digits and '_' (not ending in _vN), got {tag!r}")
     return name
