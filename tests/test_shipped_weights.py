@@ -291,3 +291,13 @@ def test_publish_command_line_refuses_bad_input(run_cli, tmp_path):
                           "--tag", "digits_v2")
     assert_one_line_error(run_cli(sys.executable, "-m", "recipes.publish", str(tmp_path), "--tag", "digits"),
                           "not a finished run folder")
+
+
+def test_zoo_export_of_shipped_weights_is_checked_against_keras(run_cli, tmp_path):
+    out = tmp_path / "lenet5.tflite"
+    result = run_cli("zoo", "export", "lenet5", "--weights", "digits", "--format", "tflite", "--out", str(out),
+                     "--check", "16")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert out.is_file() and result.stdout.startswith("tflite: ") and "tolerance 0.0001" in result.stdout
+    assert_one_line_error(run_cli("zoo", "export", "lenet5", "--weights", "cifar", "--format", "tflite",
+                                  "--out", str(tmp_path / "x.tflite")), "no weights named 'cifar'")
