@@ -1,6 +1,6 @@
 """``python -m recipes.publish RUN_FOLDER --tag fashion_mnist``: ship a finished run's model as zoo weights.
 
-    python -m recipes.publish bench/runs/resnet32-fashion_mnist-full-... --tag fashion_mnist
+    python -m recipes.publish bench/runs/resnet20-fashion_mnist-full-... --tag fashion_mnist
     python -m recipes.publish runs/lenet5-digits-full-... --tag digits --command "python -m recipes.lenet5"
 
 Writes ``zoo/pretrained/<model>.<tag>_v<N>.weights.h5`` (the next version of that tag: a shipped version is

@@ -18,7 +18,7 @@ def add_commands(sub) -> None:
     """The ``weights`` and ``predict`` sub-commands of ``zoo``."""
     p_w = sub.add_parser("weights", help="the trained weights the zoo ships, with their records",
                          description="Without NAME: a table of every shipped weight. With NAME (MODEL, "
-                                     "MODEL.TAG or MODEL.VERSION, e.g. resnet32.fashion_mnist): the full "
+                                     "MODEL.TAG or MODEL.VERSION, e.g. resnet20.fashion_mnist): the full "
                                      "record(s) as JSON.")
     p_w.add_argument("name", nargs="?", default=None, metavar="NAME")
     p_w.add_argument("--markdown", action="store_true",

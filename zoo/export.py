@@ -6,7 +6,7 @@ each one checked against Keras before it is put in place.
     # {'format': 'tflite', 'path': '/…/lenet5.tflite', 'bytes': 249_816, 'max_abs_diff': 3.0e-07,
     #  'tolerance': 0.0001, 'inputs_checked': 256, 'seconds': 2.1, 'batch': None}
 
-    python -m zoo export resnet32 --weights fashion_mnist --format tflite     # (also: python -m zoo.export …)
+    python -m zoo export resnet20 --weights fashion_mnist --format tflite     # (also: python -m zoo.export …)
 
 What is exported is an **inference model**: one tensor in, class probabilities out (the run folder's and
 the shipped weights' models: ``keras.Input`` -> ``Normalization`` -> the zoo model). Every export is run on

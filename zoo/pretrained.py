@@ -1,7 +1,7 @@
 """The trained weights the zoo ships: one record per weight file, readable without TensorFlow.
 
     python -m zoo weights                     # every record as a table
-    python -m zoo weights resnet32.fashion_mnist   # one record
+    python -m zoo weights resnet20.fashion_mnist   # one record
 
 Each file ``zoo/pretrained/<model>.<weights>.weights.h5`` is the inference model of one training run
 (``keras.Input`` -> ``Normalization`` adapted on the run's training split -> the zoo model), so it takes the
@@ -47,7 +47,7 @@ class WeightsError(ValueError):
 
 
 def record_key(record: dict[str, Any]) -> str:
-    """``model.weights``, e.g. ``resnet32.fashion_mnist_v1``: how ``zoo weights`` names a record."""
+    """``model.weights``, e.g. ``resnet20.fashion_mnist_v1``: how ``zoo weights`` names a record."""
     return f"{record['model']}.{record['weights']}"
 
 
