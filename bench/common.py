@@ -30,18 +30,13 @@ def machine() -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
-            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    gpus = [device.name for device in tf.config.list_physical_devices("GPU")]
     from zoo._quiet import numeric_setup
 
-    return {"cpus": os.cpu_count(), "cpu": cpu, "gpus": gpus, "device": "gpu" if gpus else "cpu",
+    setup = numeric_setup()  # reads the processor's model name from /proc/cpuinfo (platform's elsewhere)
+    gpus = [device.name for device in tf.config.list_physical_devices("GPU")]
+    return {"cpus": os.cpu_count(), "cpu": setup["cpu"], "gpus": gpus, "device": "gpu" if gpus else "cpu",
             "platform": platform.platform(), "python": platform.python_version(),
-            "tensorflow": tf.__version__, "keras": keras.__version__, "numeric_setup": numeric_setup()}
+            "tensorflow": tf.__version__, "keras": keras.__version__, "numeric_setup": setup}
 
 
 def command(script: str, argv: Sequence[str] | None) -> str:

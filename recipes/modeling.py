@@ -217,19 +217,13 @@ def start_from_weights(model: keras.Model, model_name: str, weights: str, *, fre
     from zoo import pretrained
     from zoo.weights import transfer_weights
 
-    record = pretrained.find_record(model_name, weights)
-    reg = zoo.Regularization.from_dict(record["builder_kwargs"]["regularization"])
     backbone = zoo.build(model_name, weights=weights, include_top=False)
-    copied = [layer.name for layer in backbone.layers if layer.weights and layer.name != "normalization"]
-    transfer_weights(backbone, model, exclude=("normalization",))
-    if record["classes"] == model.output_shape[-1]:
-        full = zoo.build(model_name, weights=weights, regularization=reg)
-        head = [layer.name for layer in full.layers if layer.weights and layer.name not in copied
-                and layer.name != "normalization"]
-        transfer_weights(full, model, exclude=tuple(layer.name for layer in full.layers if layer.name not in head))
-        copied += head
+    # the same classes: the whole trained model, classifier included (its graph is the record's: batch norm too)
+    source = zoo.build(model_name, weights=weights) \
+        if pretrained.find_record(model_name, weights)["classes"] == model.output_shape[-1] else backbone
+    transfer_weights(source, model, exclude=("normalization",))
     if freeze_backbone:
         for layer in backbone.layers:
             if layer.weights and layer.name != "normalization":
                 model.get_layer(layer.name).trainable = False
-    return copied
+    return [layer.name for layer in source.layers if layer.weights and layer.name != "normalization"]
